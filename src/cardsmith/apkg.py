@@ -1,0 +1,173 @@
+"""Anki packages: the one module that talks to genanki (note types, GUIDs, the .apkg zip)."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import sqlite3
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any
+
+import genanki
+
+# Frozen forever: Anki matches note types by id, and a changed field list orphans notes.
+# Only the CSS and templates may change; bump NOTE_TYPE_EPOCH when they do, so that
+# Anki (which applies note-type changes only when newer) takes the new look.
+BASIC_NOTE_TYPE_ID = 1_763_510_001
+BASIC_NOTE_TYPE_NAME = "cardsmith basic"
+BASIC_FIELDS = ("Front", "Back", "Source")
+NOTE_TYPE_EPOCH = 1_795_996_800  # 2026-11-24
+
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+FRONT_TEMPLATE = '<div class="cs-front">{{Front}}</div>'
+BACK_TEMPLATE = (
+    '<div class="cs-front">{{Front}}</div>\n<hr id="answer">\n'
+    '<div class="cs-back">{{Back}}</div>\n<div class="cs-source">{{Source}}</div>'
+)
+
+BASE_CSS = """\
+.card {
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif;
+  font-size: 18px; line-height: 1.45; text-align: left;
+  color: #1b1b1b; background: #ffffff;
+  margin: 0; padding: 12px 14px; overflow-wrap: anywhere;
+}
+.card.nightMode, .card.night_mode, .nightMode .card, .night_mode .card {
+  color: #e6e6e6; background: #1c1c1e;
+}
+.cs-front { font-weight: 600; }
+.cs-back > :first-child { margin-top: 0; }
+hr#answer { border: 0; border-top: 1px solid rgba(127, 127, 127, 0.45); margin: 0.8em 0; }
+code, pre, kbd {
+  font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono",
+    "DejaVu Sans Mono", monospace;
+}
+:not(pre) > code {
+  font-size: 0.9em; padding: 0.05em 0.3em; border-radius: 4px;
+  background: rgba(127, 127, 127, 0.16); overflow-wrap: anywhere;
+}
+.highlight { text-align: left; border-radius: 6px; margin: 0.6em 0; max-width: 100%; }
+.highlight pre {
+  margin: 0; padding: 0.6em 0.75em; overflow-x: auto; white-space: pre;
+  font-size: 15px; line-height: 1.4; text-align: left; overflow-wrap: normal;
+  -webkit-overflow-scrolling: touch;
+}
+.highlight pre code { background: transparent; padding: 0; font-size: inherit; }
+table { border-collapse: collapse; display: block; max-width: 100%; overflow-x: auto; }
+th, td { border: 1px solid rgba(127, 127, 127, 0.5); padding: 0.3em 0.5em;
+  text-align: left; vertical-align: top; }
+blockquote {
+  margin: 0.6em 0; padding-left: 0.8em; border-left: 3px solid rgba(127, 127, 127, 0.5);
+}
+img { max-width: 100%; height: auto; }
+ul, ol { padding-left: 1.4em; }
+a { color: #0b57d0; }
+.nightMode a, .night_mode a { color: #8ab4f8; }
+.cs-source { margin-top: 1.6em; font-size: 12px; opacity: 0.6; }
+"""
+
+
+@dataclass(frozen=True)
+class NoteSpec:
+    """Everything one Anki note needs."""
+
+    guid: str
+    deck: str
+    front: str
+    back: str
+    source: str
+    tags: tuple[str, ...]
+    mod: int
+
+
+def note_guid(deck_key: str, card_key: str) -> str:
+    """A GUID from the deck's identity and the card's, never from the answer."""
+    return str(genanki.guid_for(deck_key, card_key))
+
+
+def deck_id(full_name: str) -> int:
+    """A stable Anki deck id for a deck name (never 1, Anki's Default deck)."""
+    digest = int.from_bytes(hashlib.sha256(full_name.encode()).digest()[:8], "big")
+    return (1 << 40) + digest % (1 << 50)
+
+
+def basic_note_type(code_css: str) -> Any:
+    """The question/answer note type, with its frozen id and fields."""
+    return genanki.Model(
+        BASIC_NOTE_TYPE_ID,
+        BASIC_NOTE_TYPE_NAME,
+        fields=[{"name": name} for name in BASIC_FIELDS],
+        templates=[{"name": "Card 1", "qfmt": FRONT_TEMPLATE, "afmt": BACK_TEMPLATE}],
+        css=BASE_CSS + code_css,
+        sort_field_index=0,
+    )
+
+
+class _Note(genanki.Note):  # type: ignore[misc]
+    """A note that carries its own modification time, so that only changed notes look newer."""
+
+    def __init__(self, mod: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mod = mod
+
+    def write_to_db(self, cursor: Any, timestamp: float, deck_id: int, id_gen: Any) -> None:
+        super().write_to_db(cursor, self.mod, deck_id, id_gen)
+
+
+def package_bytes(
+    notes: Sequence[NoteSpec],
+    media: Mapping[str, bytes],
+    descriptions: Mapping[str, str],
+    code_css: str,
+) -> bytes:
+    """The .apkg bytes for notes: the same input always gives the same bytes."""
+    model = basic_note_type(code_css)
+    timestamp = max([NOTE_TYPE_EPOCH, *(n.mod for n in notes)])
+    decks: dict[str, Any] = {}
+    names = sorted({n.deck for n in notes} | set(descriptions))
+    for name in names:
+        decks[name] = genanki.Deck(deck_id(name), name, descriptions.get(name, ""))
+        decks[name].add_model(model)
+    for spec in notes:
+        decks[spec.deck].add_note(
+            _Note(
+                spec.mod,
+                model=model,
+                fields=[spec.front, spec.back, spec.source],
+                tags=list(spec.tags),
+                guid=spec.guid,
+            )
+        )
+
+    conn = sqlite3.connect(":memory:")
+    try:
+        cursor = conn.cursor()
+        genanki.Package(list(decks.values())).write_to_db(
+            cursor, timestamp, itertools.count(timestamp * 1000)
+        )
+        conn.commit()
+        database = conn.serialize()
+    finally:
+        conn.close()
+
+    buffer = BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        ordered = sorted(media)
+        _add(archive, "collection.anki2", database)
+        index = {str(i): name for i, name in enumerate(ordered)}
+        _add(archive, "media", json.dumps(index, sort_keys=True).encode())
+        for i, name in enumerate(ordered):
+            _add(archive, str(i), media[name])
+    return buffer.getvalue()
+
+
+def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, data)

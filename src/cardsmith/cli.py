@@ -1,0 +1,151 @@
+"""The command line: thin commands over the library; content errors exit 1, usage errors 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cardsmith import __version__
+from cardsmith.build import build as build_decks
+from cardsmith.build import check as check_decks
+from cardsmith.diagnostics import ContentError, Report
+from cardsmith.ids import apply_ids, plan_ids
+from cardsmith.load import load_or_raise
+from cardsmith.stats import count_cards
+
+app = typer.Typer(
+    help="Turn Markdown question/answer files into Anki decks (.apkg), grouped by level.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_PATHS = [Path("content")]
+
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help="Files or folders to scan for decks (folders holding a deck.toml). [default: content]",
+        show_default=False,
+    ),
+]
+StrictOpt = Annotated[
+    bool, typer.Option("--strict", help="Treat warnings as errors (exit 1 if there are any).")
+]
+
+
+def _print_report(report: Report) -> None:
+    for item in report.sorted():
+        typer.echo(str(item), err=True)
+
+
+def _fail(error: ContentError) -> typer.Exit:
+    _print_report(error.report)
+    errors, warnings = len(error.report.errors), len(error.report.warnings)
+    typer.echo(f"failed: {errors} error(s), {warnings} warning(s); nothing written", err=True)
+    return typer.Exit(1)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cardsmith {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Turn Markdown question/answer files into Anki decks (.apkg), grouped by level."""
+
+
+@app.command()
+def build(
+    paths: PathsArg = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder to write the .apkg files to.")
+    ] = Path("build"),
+    strict: StrictOpt = False,
+) -> None:
+    """Check the decks, then write one .apkg with every level and one per level."""
+    try:
+        outputs, report = build_decks(paths or DEFAULT_PATHS, out, strict)
+    except ContentError as error:
+        raise _fail(error) from None
+    _print_report(report)
+    for output in outputs:
+        typer.echo(f"wrote {output.path} ({output.cards} cards)")
+
+
+@app.command()
+def check(paths: PathsArg = None, strict: StrictOpt = False) -> None:
+    """Validate the decks without writing anything."""
+    try:
+        rendered, report = check_decks(paths or DEFAULT_PATHS, strict)
+    except ContentError as error:
+        raise _fail(error) from None
+    _print_report(report)
+    cards = sum(len(r.cards) for r in rendered)
+    typer.echo(f"ok: {len(rendered)} deck(s), {cards} card(s), {len(report.warnings)} warning(s)")
+
+
+@app.command()
+def stats(paths: PathsArg = None) -> None:
+    """Print a table of card counts per deck, level and topic."""
+    try:
+        decks, report = load_or_raise(paths or DEFAULT_PATHS)
+    except ContentError as error:
+        raise _fail(error) from None
+    _print_report(report)
+    rows = count_cards(decks)
+    headers = ("deck", "level", "topic", "cards")
+    table = [headers, *((r.deck, r.level, r.topic, str(r.cards)) for r in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for n, row in enumerate(table):
+        cells = [c.ljust(w) for c, w in zip(row[:3], widths, strict=False)]
+        typer.echo("  ".join([*cells, row[3].rjust(widths[3])]).rstrip())
+        if n == 0:
+            typer.echo("  ".join("-" * w for w in widths))
+    totals: dict[str, int] = {}
+    for row_ in rows:
+        totals[row_.deck] = totals.get(row_.deck, 0) + row_.cards
+    for deck, total in totals.items():
+        typer.echo(f"{deck}: {total} cards")
+
+
+@app.command()
+def ids(
+    paths: PathsArg = None,
+    write: Annotated[
+        bool,
+        typer.Option("--write", help="Write the ids into the files (default: only list them)."),
+    ] = False,
+) -> None:
+    """Give every card without an explicit {#id} one made from its question."""
+    try:
+        decks, report = load_or_raise(paths or DEFAULT_PATHS)
+    except ContentError as error:
+        raise _fail(error) from None
+    _print_report(report)
+    planned = plan_ids(decks)
+    for new in planned:
+        typer.echo(f"{new.path}:{new.line}: {{#{new.card_id}}}")
+    if write:
+        changed = apply_ids(planned)
+        typer.echo(f"added {len(planned)} id(s) in {len(changed)} file(s)")
+    elif planned:
+        typer.echo(f"{len(planned)} card(s) without an id; run with --write to add them")
+    else:
+        typer.echo("every card has an id")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

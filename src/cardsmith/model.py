@@ -1,0 +1,116 @@
+"""The values that flow through a build: decks, topic files and cards."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def normalize_question(text: str) -> str:
+    """The form of a question used for identity and duplicate checks."""
+    text = unicodedata.normalize("NFC", text)
+    return " ".join(text.split()).casefold()
+
+
+def slugify(text: str, max_length: int = 60) -> str:
+    """A lowercase, hyphenated slug; letters of any script are kept."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    words = re.findall(r"\w+", text)
+    slug = ""
+    for word in (w.strip("_") for w in words):
+        if not word:
+            continue
+        candidate = f"{slug}-{word}" if slug else word
+        if len(candidate) > max_length and slug:
+            break
+        slug = candidate[:max_length]
+    return slug
+
+
+@dataclass(frozen=True)
+class DeckConfig:
+    """A deck folder and the settings of its deck.toml."""
+
+    toml_path: Path
+    name: str
+    key: str
+    levels: tuple[str, ...]
+    default_level: str | None
+    description: str
+    tags: tuple[str, ...]
+
+    @property
+    def root(self) -> Path:
+        return self.toml_path.parent
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.name) or "deck"
+
+    def level_title(self, level: str) -> str:
+        """The level's subdeck name, numbered so Anki's alphabetical list keeps study order."""
+        width = len(str(len(self.levels)))
+        number = str(self.levels.index(level) + 1).zfill(width)
+        return f"{number}. {level[:1].upper()}{level[1:]}"
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    """A fenced code block inside an answer."""
+
+    path: Path
+    line: int
+    language: str
+    flags: tuple[str, ...]
+    code: str
+
+
+@dataclass(frozen=True)
+class Card:
+    """One `## ` question and the answer below it."""
+
+    path: Path
+    line: int
+    question: str
+    explicit_id: str | None
+    answer: str
+    answer_line: int
+    code_blocks: tuple[CodeBlock, ...]
+
+    @property
+    def key(self) -> str:
+        """What identifies the card inside its deck: the explicit id, else the question."""
+        if self.explicit_id is not None:
+            return f"id:{self.explicit_id}"
+        return f"q:{normalize_question(self.question)}"
+
+
+@dataclass(frozen=True)
+class TopicFile:
+    """One Markdown file: the cards of one topic at one level."""
+
+    path: Path
+    level: str
+    topic: str
+    tags: tuple[str, ...]
+    mtime: float
+    cards: tuple[Card, ...]
+
+    @property
+    def topic_slug(self) -> str:
+        return slugify(self.topic) or "topic"
+
+
+@dataclass(frozen=True)
+class Deck:
+    """A deck.toml and every topic file below it."""
+
+    config: DeckConfig
+    files: tuple[TopicFile, ...]
+    mtime: float
+
+    @property
+    def card_count(self) -> int:
+        return sum(len(f.cards) for f in self.files)

@@ -1,0 +1,349 @@
+"""Read deck.toml and topic Markdown files into values, reporting every problem found."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cardsmith.diagnostics import Report
+from cardsmith.model import Card, CodeBlock, DeckConfig, TopicFile
+
+DECK_KEYS = {"name", "id", "levels", "default_level", "description", "tags"}
+FRONT_MATTER_KEYS = {"level", "topic", "tags"}
+
+_FENCE_RE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+_ID_RE = re.compile(r"\{#(?P<id>[^}]*)\}\s*$")
+_VALID_ID_RE = re.compile(r"^\w[\w.-]*$")
+_TAG_RE = re.compile(r"^[^\s\"]+$")
+
+
+@dataclass(frozen=True)
+class Line:
+    """A source line, its 1-based number, and its part in a code fence, if any."""
+
+    number: int
+    text: str
+    kind: str  # "text", or "open", "code", "close" for the lines of a fenced block
+
+    @property
+    def in_fence(self) -> bool:
+        return self.kind != "text"
+
+
+def read_text(path: Path, report: Report) -> str | None:
+    """A file's text as UTF-8 (BOM dropped, line endings made `\\n`), or None after reporting."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        report.error(path, 1, f"cannot read file: {exc.strerror or exc}")
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        report.error(path, line, f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x})")
+        return None
+    text = text.removeprefix("\ufeff")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def scan(text: str, first_line: int = 1) -> Iterator[Line]:
+    """Lines with fence tracking, so headings inside code blocks are not taken as cards."""
+    fence: str | None = None
+    for offset, raw in enumerate(text.split("\n")):
+        number = first_line + offset
+        match = _FENCE_RE.match(raw)
+        if fence is None:
+            if match and not (match["fence"][0] == "`" and "`" in match["info"]):
+                fence = match["fence"]
+                yield Line(number, raw, "open")
+            else:
+                yield Line(number, raw, "text")
+        elif (
+            match is not None
+            and match["fence"][0] == fence[0]
+            and len(match["fence"]) >= len(fence)
+            and not match["info"].strip()
+        ):
+            fence = None
+            yield Line(number, raw, "close")
+        else:
+            yield Line(number, raw, "code")
+
+
+def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
+    """The settings of one deck.toml, or None after reporting why it is unusable."""
+    text = read_text(path, report)
+    if text is None:
+        return None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"at line (\d+)", str(exc))
+        line = int(match[1]) if match else 1
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        report.error(path, line, f"invalid TOML: {message}")
+        return None
+
+    def line_of(key: str) -> int:
+        found = re.search(rf"^\s*{re.escape(key)}\s*=", text, re.MULTILINE)
+        return text.count("\n", 0, found.start()) + 1 if found else 1
+
+    ok = True
+    for unknown in sorted(set(data) - DECK_KEYS):
+        report.warning(path, line_of(unknown), f"unknown key '{unknown}' in deck.toml")
+
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        report.error(path, line_of("name"), "deck.toml needs 'name', a non-empty string")
+        ok = False
+    elif "::" in name:
+        report.error(path, line_of("name"), "deck name may not contain '::'")
+        ok = False
+
+    key: Any = data.get("id", name)
+    if not isinstance(key, str) or not key.strip():
+        report.error(path, line_of("id"), "'id' must be a non-empty string")
+        ok = False
+
+    levels = data.get("levels")
+    if (
+        not isinstance(levels, list)
+        or not levels
+        or not all(isinstance(v, str) and _TAG_RE.match(v) and "::" not in v for v in levels)
+    ):
+        report.error(
+            path,
+            line_of("levels"),
+            "deck.toml needs 'levels', a list of level names without spaces, "
+            'e.g. levels = ["basic", "advanced"]',
+        )
+        ok = False
+    elif len(set(levels)) != len(levels):
+        report.error(path, line_of("levels"), "'levels' lists a level twice")
+        ok = False
+
+    default_level = data.get("default_level")
+    if default_level is not None and (not isinstance(levels, list) or default_level not in levels):
+        report.error(
+            path, line_of("default_level"), f"default_level {default_level!r} is not in 'levels'"
+        )
+        ok = False
+
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        report.error(path, line_of("description"), "'description' must be a string")
+        ok = False
+
+    tags = _check_tags(data.get("tags", []), path, line_of("tags"), report)
+    if not ok or tags is None:
+        return None
+    assert isinstance(name, str) and isinstance(key, str) and isinstance(levels, list)
+    return DeckConfig(
+        toml_path=path,
+        name=name.strip(),
+        key=key.strip(),
+        levels=tuple(levels),
+        default_level=default_level,
+        description=description,
+        tags=tags,
+    )
+
+
+def _check_tags(value: Any, path: Path, line: int, report: Report) -> tuple[str, ...] | None:
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        report.error(path, line, "'tags' must be a list of strings")
+        return None
+    bad = [t for t in value if not _TAG_RE.match(t)]
+    if bad:
+        report.error(path, line, f"tag {bad[0]!r} is empty or contains a space or quote")
+        return None
+    return tuple(value)
+
+
+def split_front_matter(text: str) -> tuple[str | None, int, str, int]:
+    """(front matter or None, its first line, body, the body's first line)."""
+    lines = text.split("\n")
+    if lines and lines[0].rstrip() == "---":
+        for index in range(1, len(lines)):
+            if lines[index].rstrip() in ("---", "..."):
+                front = "\n".join(lines[1:index])
+                return front, 2, "\n".join(lines[index + 1 :]), index + 2
+    return None, 1, text, 1
+
+
+def parse_topic_file(
+    path: Path, deck: DeckConfig, mtime: float, report: Report
+) -> TopicFile | None:
+    """The cards of one Markdown file, or None after reporting why it is unusable."""
+    text = read_text(path, report)
+    if text is None:
+        return None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        report.error(path, line, "file contains a NUL byte")
+        return None
+
+    front, front_line, body, body_line = split_front_matter(text)
+    if text.startswith("---\n") and front is None:
+        report.error(path, 1, "front matter starts with '---' but is never closed")
+        return None
+    meta: dict[str, Any] = {}
+    if front is not None and front.strip():
+        try:
+            loaded = yaml.safe_load(front)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = front_line + (mark.line if mark is not None else 0)
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            report.error(path, line, f"invalid YAML front matter: {problem}")
+            return None
+        if loaded is not None and not isinstance(loaded, dict):
+            report.error(path, front_line, "front matter must be a mapping of keys to values")
+            return None
+        meta = loaded or {}
+
+    def meta_line(key: str) -> int:
+        if front is None:
+            return 1
+        for offset, raw in enumerate(front.split("\n")):
+            if raw.startswith(f"{key}:"):
+                return front_line + offset
+        return front_line
+
+    ok = True
+    for key in sorted(set(map(str, meta)) - FRONT_MATTER_KEYS):
+        report.warning(path, meta_line(key), f"unknown front matter key '{key}'")
+
+    level = meta.get("level", deck.default_level)
+    if level is None:
+        report.error(
+            path,
+            meta_line("level"),
+            f"no level: add 'level: ...' front matter (one of {', '.join(deck.levels)}) "
+            "or set default_level in deck.toml",
+        )
+        ok = False
+    elif level not in deck.levels:
+        report.error(
+            path,
+            meta_line("level"),
+            f"unknown level {level!r}; {deck.toml_path} allows {', '.join(deck.levels)}",
+        )
+        ok = False
+
+    tags = _check_tags(meta.get("tags", []), path, meta_line("tags"), report)
+    topic_value = meta.get("topic")
+    if topic_value is not None and (not isinstance(topic_value, str) or not topic_value.strip()):
+        report.error(path, meta_line("topic"), "'topic' must be a non-empty string")
+        ok = False
+
+    title, cards = parse_cards(path, body, body_line, report)
+    topic = topic_value.strip() if isinstance(topic_value, str) else title or path.stem
+    if not cards:
+        report.warning(path, body_line, "no cards in this file (a card starts with '## ')")
+    if not ok or tags is None:
+        return None
+    assert isinstance(level, str)
+    return TopicFile(path=path, level=level, topic=topic, tags=tags, mtime=mtime, cards=cards)
+
+
+def parse_cards(
+    path: Path, body: str, first_line: int, report: Report
+) -> tuple[str | None, tuple[Card, ...]]:
+    """The `# ` title and the `## ` cards of a Markdown body."""
+    title: str | None = None
+    heads: list[tuple[int, str]] = []  # (index into lines, heading text)
+    lines = list(scan(body, first_line))
+    stray: Line | None = None
+    for index, line in enumerate(lines):
+        if line.in_fence:
+            if not heads and stray is None:
+                stray = line
+            continue
+        if re.match(r"^ {0,3}##(\s|$)", line.text):
+            heads.append((index, _strip_closing_hashes(line.text.strip()[2:])))
+        elif re.match(r"^ {0,3}#(\s|$)", line.text) and not heads and title is None:
+            title = _strip_closing_hashes(line.text.strip()[1:]) or None
+        elif not heads and line.text.strip() and stray is None:
+            stray = line
+    if stray is not None:
+        report.warning(
+            path, stray.number, "text before the first '## ' question is not on any card"
+        )
+
+    cards: list[Card] = []
+    for n, (index, heading) in enumerate(heads):
+        end = heads[n + 1][0] if n + 1 < len(heads) else len(lines)
+        line_no = lines[index].number
+        question, explicit_id = heading, None
+        match = _ID_RE.search(heading)
+        if match:
+            explicit_id = match["id"].strip()
+            question = heading[: match.start()].strip()
+            if not _VALID_ID_RE.match(explicit_id):
+                report.error(
+                    path,
+                    line_no,
+                    f"invalid id {{#{match['id']}}}: use letters, digits, '-', '_' or '.', "
+                    "no spaces",
+                )
+                continue
+        if not question:
+            report.error(path, line_no, "card has no question text")
+            continue
+        answer_lines = lines[index + 1 : end]
+        answer, blocks = _answer_and_blocks(path, answer_lines)
+        if not answer.strip():
+            report.error(path, line_no, f"question has an empty answer: {question}")
+            continue
+        cards.append(
+            Card(
+                path=path,
+                line=line_no,
+                question=question,
+                explicit_id=explicit_id,
+                answer=answer,
+                answer_line=line_no + 1,
+                code_blocks=blocks,
+            )
+        )
+    return title, tuple(cards)
+
+
+def _strip_closing_hashes(text: str) -> str:
+    return re.sub(r"\s+#+\s*$", "", text).strip()
+
+
+def _answer_and_blocks(path: Path, lines: list[Line]) -> tuple[str, tuple[CodeBlock, ...]]:
+    """The answer's Markdown (fence info reduced to the language) and its code blocks."""
+    out: list[str] = []
+    blocks: list[CodeBlock] = []
+    current: tuple[int, str, tuple[str, ...]] | None = None
+    body: list[str] = []
+    for line in [*lines, Line(0, "", "end")]:
+        text = line.text
+        if current is not None and line.kind in ("close", "end"):
+            number, language, flags = current
+            blocks.append(CodeBlock(path, number, language, flags, "".join(f"{b}\n" for b in body)))
+            current = None
+        if line.kind == "end":
+            break
+        if line.kind == "open":
+            match = _FENCE_RE.match(text)
+            assert match is not None
+            info = match["info"].strip()
+            words = [] if info.startswith("{") else info.split()
+            language = words[0].lstrip(".") if words else ""
+            current, body = (line.number, language, tuple(words[1:])), []
+            text = f"{match['indent']}{match['fence']}{language}"
+        elif line.kind == "code":
+            body.append(text)
+        out.append(text)
+    return "\n".join(out).strip("\n") + "\n", tuple(blocks)
