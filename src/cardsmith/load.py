@@ -79,7 +79,7 @@ def load(paths: list[Path]) -> tuple[list[Deck], Report]:
             if parsed is not None:
                 topic_files.append(parsed)
         deck = Deck(config=config, files=tuple(topic_files), mtime=toml.stat().st_mtime)
-        _check_deck(deck, report)
+        _check_deck(deck, report, all_parsed=len(topic_files) == len(files))
         decks.append(deck)
     names: dict[str, Path] = {}
     for deck in decks:
@@ -99,9 +99,9 @@ def load_or_raise(paths: list[Path], strict: bool = False) -> tuple[list[Deck], 
     return decks, report
 
 
-def _check_deck(deck: Deck, report: Report) -> None:
+def _check_deck(deck: Deck, report: Report, all_parsed: bool) -> None:
     """Problems that only show across the files of a deck."""
-    if deck.card_count == 0:
+    if deck.card_count == 0 and all_parsed:
         report.error(deck.config.toml_path, 1, f"no cards found in deck {deck.config.name!r}")
     ids: dict[str, Card] = {}
     questions: dict[str, Card] = {}

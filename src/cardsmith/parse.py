@@ -86,8 +86,13 @@ def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"at line (\d+)", str(exc))
-        line = int(match[1]) if match else 1
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        if match:
+            line = int(match[1])
+        elif "end of document" in str(exc):
+            line = len(text.rstrip("\n").split("\n"))
+        else:
+            line = 1
+        message = re.sub(r"\s*\((at line \d+, column \d+|at end of document)\)", "", str(exc))
         report.error(path, line, f"invalid TOML: {message}")
         return None
 
@@ -310,7 +315,7 @@ def parse_cards(
                 question=question,
                 explicit_id=explicit_id,
                 answer=answer,
-                answer_line=line_no + 1,
+                answer_line=next(ln.number for ln in answer_lines if ln.text.strip()),
                 code_blocks=blocks,
             )
         )
