@@ -1,0 +1,138 @@
+"""The shipped Python interview deck: clean, atomic, and every code example really runs."""
+
+from __future__ import annotations
+
+import doctest
+import io
+import re
+import subprocess
+import sys
+import tokenize
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from cardsmith.load import load
+from cardsmith.model import CodeBlock
+
+CONTENT = Path(__file__).parent.parent / "content"
+DECK = CONTENT / "python-interview"
+DECKS, REPORT = load([CONTENT])
+BLOCKS = [
+    block
+    for deck in DECKS
+    for f in deck.files
+    for card in f.cards
+    for block in card.code_blocks
+    if block.language in ("python", "pycon")
+]
+CLAIM_RE = re.compile(r"^#\s*(?:Output:|->)\s?(.*)$")
+
+
+def block_id(block: CodeBlock) -> str:
+    return f"{block.path.relative_to(CONTENT)}:{block.line}"
+
+
+def claimed_output(code: str) -> list[str] | None:
+    """The output a block claims in `# Output: ...` / `# -> ...` comments, or None."""
+    claims = []
+    for token in tokenize.generate_tokens(io.StringIO(code).readline):
+        if token.type == tokenize.COMMENT:
+            match = CLAIM_RE.match(token.string)
+            if match:
+                claims.append(match[1])
+    return claims or None
+
+
+def run_script(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    script = cwd / "snippet.py"
+    script.write_text(code, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-I", script.name],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_deck_checks_clean_under_strict(cli: Callable[..., object]) -> None:
+    result = cli("check", "--strict", CONTENT)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert not REPORT.items
+
+
+def test_deck_shape() -> None:
+    """Three levels, >= 120 cards, front matter on every file, an explicit id on every card."""
+    (deck,) = [d for d in DECKS if d.config.toml_path.parent == DECK]
+    assert deck.config.name == "Python Interview"
+    assert deck.config.levels == ("basic", "intermediate", "advanced")
+    assert deck.card_count >= 120
+    for topic_file in deck.files:
+        text = topic_file.path.read_text(encoding="utf-8")
+        front = text.split("---")[1]
+        for key in ("level:", "topic:", "tags:"):
+            assert key in front, f"{topic_file.path}: front matter lacks {key}"
+        for card in topic_file.cards:
+            assert card.explicit_id, f"{card.path}:{card.line}: card without an explicit id"
+            assert len(card.code_blocks) <= 1, f"{card.path}:{card.line}: more than one example"
+    levels = {f.level for f in deck.files}
+    assert levels == set(deck.config.levels)
+
+
+def test_few_blocks_are_not_run() -> None:
+    """Blocks marked no-run stay under 10 % of the Python blocks."""
+    skipped = [b for b in BLOCKS if "no-run" in b.flags]
+    print(f"{len(BLOCKS)} python/pycon blocks, {len(skipped)} marked no-run")
+    assert len(BLOCKS) >= 50
+    assert len(skipped) < 0.10 * len(BLOCKS)
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=block_id)
+def test_code_block_runs_and_prints_what_it_claims(block: CodeBlock, tmp_path: Path) -> None:
+    if "no-run" in block.flags:
+        pytest.skip("marked no-run (needs a package, the network or input)")
+    where = block_id(block)
+    if block.language == "pycon":
+        path = tmp_path / "session.txt"
+        path.write_text(block.code, encoding="utf-8")
+        out = io.StringIO()
+        saved = sys.stdout
+        sys.stdout = out
+        try:
+            result = doctest.testfile(
+                str(path),
+                module_relative=False,
+                optionflags=doctest.NORMALIZE_WHITESPACE,
+                verbose=False,
+            )
+        finally:
+            sys.stdout = saved
+        assert result.attempted > 0, f"{where}: pycon block without >>> examples"
+        assert result.failed == 0, f"{where}:\n{out.getvalue()}"
+        return
+
+    raises = [f.split("=", 1)[1] for f in block.flags if f.startswith("raises=")]
+    done = run_script(block.code, tmp_path)
+    if raises:
+        assert done.returncode != 0, f"{where}: expected {raises[0]}, but it ran"
+        # The exception line may be followed by more lines of its message.
+        assert re.search(rf"^{re.escape(raises[0])}(:|$)", done.stderr, re.MULTILINE), (
+            f"{where}: expected {raises[0]}:\n{done.stderr}"
+        )
+        return
+    assert done.returncode == 0, f"{where}:\n{done.stderr}"
+    claims = claimed_output(block.code)
+    if claims is not None:
+        assert done.stdout.split() == " ".join(claims).split(), (
+            f"{where}: prints {done.stdout!r}, claims {claims!r}"
+        )
+
+
+def test_claims_checker_catches_wrong_output(tmp_path: Path) -> None:
+    """The checker itself: a block whose claim is wrong must not pass."""
+    code = "print(1 + 1)  # -> 3\n"
+    done = run_script(code, tmp_path)
+    assert done.stdout.split() != " ".join(claimed_output(code) or []).split()
