@@ -29,8 +29,8 @@ check: $(STAMP_RUN)
 	$(BIN)/cardsmith check --strict content
 
 lint: $(STAMP_TEST)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
 test: lint
