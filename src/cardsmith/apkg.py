@@ -14,12 +14,14 @@ from typing import Any
 
 import genanki
 
-# Frozen forever: Anki matches note types by id, and a changed field list orphans notes.
-# Only the CSS and templates may change; bump NOTE_TYPE_EPOCH when they do, so that
-# Anki (which applies note-type changes only when newer) takes the new look.
+# Ids and fields are frozen forever: Anki matches note types by id, and a changed field
+# list orphans notes. Only the CSS and templates may change; bump NOTE_TYPE_EPOCH when
+# they do, so that Anki (which applies note-type changes only when newer) takes them.
 BASIC_NOTE_TYPE_ID = 1_763_510_001
-BASIC_NOTE_TYPE_NAME = "cardsmith basic"
+REVERSE_NOTE_TYPE_ID = 1_763_510_002
+CLOZE_NOTE_TYPE_ID = 1_763_510_003
 BASIC_FIELDS = ("Front", "Back", "Source")
+CLOZE_FIELDS = ("Text", "Title", "Source")
 NOTE_TYPE_EPOCH = 1_795_996_800  # 2026-11-24
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -29,6 +31,15 @@ BACK_TEMPLATE = (
     '<div class="cs-front">{{Front}}</div>\n<hr id="answer">\n'
     '<div class="cs-back">{{Back}}</div>\n<div class="cs-source">{{Source}}</div>'
 )
+REVERSED_FRONT_TEMPLATE = '<div class="cs-front cs-reversed">{{Back}}</div>'
+REVERSED_BACK_TEMPLATE = (
+    '<div class="cs-front cs-reversed">{{Back}}</div>\n<hr id="answer">\n'
+    '<div class="cs-back">{{Front}}</div>\n<div class="cs-source">{{Source}}</div>'
+)
+CLOZE_FRONT_TEMPLATE = (
+    '<div class="cs-front">{{Title}}</div>\n<div class="cs-back cs-cloze">{{cloze:Text}}</div>'
+)
+CLOZE_BACK_TEMPLATE = CLOZE_FRONT_TEMPLATE + '\n<div class="cs-source">{{Source}}</div>'
 
 BASE_CSS = """\
 .card {
@@ -69,25 +80,33 @@ ul, ol { padding-left: 1.4em; }
 a { color: #0b57d0; }
 .nightMode a, .night_mode a { color: #8ab4f8; }
 .cs-source { margin-top: 1.6em; font-size: 12px; opacity: 0.6; }
+.cs-cloze { margin-top: 0.8em; }
+.cloze { font-weight: 700; color: #0b57d0; }
+.nightMode .cloze, .night_mode .cloze { color: #8ab4f8; }
 """
 
 
 @dataclass(frozen=True)
 class NoteSpec:
-    """Everything one Anki note needs."""
+    """Everything one Anki note needs; `fields` in the order of its kind's note type."""
 
     guid: str
     deck: str
-    front: str
-    back: str
-    source: str
+    kind: str
+    fields: tuple[str, ...]
     tags: tuple[str, ...]
     mod: int
 
 
-def note_guid(deck_key: str, card_key: str) -> str:
-    """A GUID from the deck's identity and the card's, never from the answer."""
-    return str(genanki.guid_for(deck_key, card_key))
+def note_guid(deck_key: str, card_key: str, kind: str = "basic") -> str:
+    """A GUID from the deck's identity, the card's and its kind; never from the answer.
+
+    The kind is part of it (except for plain cards) because a note cannot change its note
+    type on import: a card made two-way or cloze becomes a new note.
+    """
+    if kind == "basic":
+        return str(genanki.guid_for(deck_key, card_key))
+    return str(genanki.guid_for(deck_key, card_key, kind))
 
 
 def deck_id(full_name: str) -> int:
@@ -96,16 +115,43 @@ def deck_id(full_name: str) -> int:
     return (1 << 40) + digest % (1 << 50)
 
 
-def basic_note_type(code_css: str) -> Any:
-    """The question/answer note type, with its frozen id and fields."""
-    return genanki.Model(
-        BASIC_NOTE_TYPE_ID,
-        BASIC_NOTE_TYPE_NAME,
-        fields=[{"name": name} for name in BASIC_FIELDS],
-        templates=[{"name": "Card 1", "qfmt": FRONT_TEMPLATE, "afmt": BACK_TEMPLATE}],
-        css=BASE_CSS + code_css,
-        sort_field_index=0,
-    )
+def note_types(code_css: str) -> dict[str, Any]:
+    """The note type of each kind of card, with their frozen ids and fields."""
+    css = BASE_CSS + code_css
+    return {
+        "basic": genanki.Model(
+            BASIC_NOTE_TYPE_ID,
+            "cardsmith basic",
+            fields=[{"name": name} for name in BASIC_FIELDS],
+            templates=[{"name": "Card 1", "qfmt": FRONT_TEMPLATE, "afmt": BACK_TEMPLATE}],
+            css=css,
+        ),
+        "reverse": genanki.Model(
+            REVERSE_NOTE_TYPE_ID,
+            "cardsmith basic and reversed",
+            fields=[{"name": name} for name in BASIC_FIELDS],
+            templates=[
+                {"name": "Forward", "qfmt": FRONT_TEMPLATE, "afmt": BACK_TEMPLATE},
+                {
+                    "name": "Reverse",
+                    "qfmt": REVERSED_FRONT_TEMPLATE,
+                    "afmt": REVERSED_BACK_TEMPLATE,
+                },
+            ],
+            css=css,
+        ),
+        "cloze": genanki.Model(
+            CLOZE_NOTE_TYPE_ID,
+            "cardsmith cloze",
+            fields=[{"name": name} for name in CLOZE_FIELDS],
+            templates=[
+                {"name": "Cloze", "qfmt": CLOZE_FRONT_TEMPLATE, "afmt": CLOZE_BACK_TEMPLATE}
+            ],
+            css=css,
+            model_type=genanki.Model.CLOZE,
+            sort_field_index=1,
+        ),
+    }
 
 
 class _Note(genanki.Note):  # type: ignore[misc]
@@ -126,19 +172,21 @@ def package_bytes(
     code_css: str,
 ) -> bytes:
     """The .apkg bytes for notes: the same input always gives the same bytes."""
-    model = basic_note_type(code_css)
+    models = note_types(code_css)
+    used = [models[kind] for kind in sorted({n.kind for n in notes})]
     timestamp = max([NOTE_TYPE_EPOCH, *(n.mod for n in notes)])
     decks: dict[str, Any] = {}
     names = sorted({n.deck for n in notes} | set(descriptions))
     for name in names:
         decks[name] = genanki.Deck(deck_id(name), name, descriptions.get(name, ""))
-        decks[name].add_model(model)
+        for model in used:
+            decks[name].add_model(model)
     for spec in notes:
         decks[spec.deck].add_note(
             _Note(
                 spec.mod,
-                model=model,
-                fields=[spec.front, spec.back, spec.source],
+                model=models[spec.kind],
+                fields=list(spec.fields),
                 tags=list(spec.tags),
                 guid=spec.guid,
             )

@@ -89,13 +89,16 @@ def package_deck(rendered: RenderedDeck, out_dir: Path) -> list[Output]:
                 f"topic::{topic_file.topic_slug}",
             ]
         )
+        kind = card.card.kind
+        fields = (
+            (card.back, card.front, source) if kind == "cloze" else (card.front, card.back, source)
+        )
         by_level[level].append(
             apkg.NoteSpec(
-                guid=apkg.note_guid(config.key, card.card.key),
+                guid=apkg.note_guid(config.key, card.card.key, kind),
                 deck=f"{config.name}::{config.level_title(level)}::{topic_file.topic}",
-                front=card.front,
-                back=card.back,
-                source=source,
+                kind=kind,
+                fields=fields,
                 tags=tuple(tags),
                 mod=note_mod(deck, topic_file),
             )

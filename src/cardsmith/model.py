@@ -7,6 +7,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+CLOZE_RE = re.compile(r"\{\{c(?P<n>\d+)::(?P<answer>.*?)(?:::(?P<hint>[^{}]*?))?\}\}", re.DOTALL)
+
 
 def normalize_question(text: str) -> str:
     """The form of a question used for identity and duplicate checks."""
@@ -78,6 +80,14 @@ class Card:
     answer: str
     answer_line: int
     code_blocks: tuple[CodeBlock, ...]
+    reverse: bool = False
+
+    @property
+    def kind(self) -> str:
+        """ "cloze" when the answer holds {{c1::...}} markers, "reverse" for two-way cards."""
+        if CLOZE_RE.search(self.answer):
+            return "cloze"
+        return "reverse" if self.reverse else "basic"
 
     @property
     def key(self) -> str:

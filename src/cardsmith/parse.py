@@ -12,13 +12,14 @@ from typing import Any
 import yaml
 
 from cardsmith.diagnostics import Report
-from cardsmith.model import Card, CodeBlock, DeckConfig, TopicFile
+from cardsmith.model import CLOZE_RE, Card, CodeBlock, DeckConfig, TopicFile
 
 DECK_KEYS = {"name", "id", "levels", "default_level", "description", "tags"}
-FRONT_MATTER_KEYS = {"level", "topic", "tags"}
+FRONT_MATTER_KEYS = {"level", "topic", "tags", "reverse"}
+CARD_MARKERS = {"reverse"}
 
 _FENCE_RE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
-_ID_RE = re.compile(r"\{#(?P<id>[^}]*)\}\s*$")
+_ATTRS_RE = re.compile(r"\{(?P<attrs>[#.][^{}]*)\}\s*$")
 _VALID_ID_RE = re.compile(r"^\w[\w.-]*$")
 _TAG_RE = re.compile(r"^[^\s\"]+$")
 
@@ -249,7 +250,12 @@ def parse_topic_file(
         report.error(path, meta_line("topic"), "'topic' must be a non-empty string")
         ok = False
 
-    title, cards = parse_cards(path, body, body_line, report)
+    reverse = meta.get("reverse", False)
+    if not isinstance(reverse, bool):
+        report.error(path, meta_line("reverse"), "'reverse' must be true or false")
+        ok = False
+
+    title, cards = parse_cards(path, body, body_line, report, reverse=reverse is True)
     topic = topic_value.strip() if isinstance(topic_value, str) else title or path.stem
     if not cards:
         report.warning(path, body_line, "no cards in this file (a card starts with '## ')")
@@ -260,7 +266,7 @@ def parse_topic_file(
 
 
 def parse_cards(
-    path: Path, body: str, first_line: int, report: Report
+    path: Path, body: str, first_line: int, report: Report, reverse: bool = False
 ) -> tuple[str | None, tuple[Card, ...]]:
     """The `# ` title and the `## ` cards of a Markdown body."""
     title: str | None = None
@@ -287,19 +293,15 @@ def parse_cards(
     for n, (index, heading) in enumerate(heads):
         end = heads[n + 1][0] if n + 1 < len(heads) else len(lines)
         line_no = lines[index].number
-        question, explicit_id = heading, None
-        match = _ID_RE.search(heading)
+        question, explicit_id, card_reverse = heading, None, reverse
+        match = _ATTRS_RE.search(heading)
         if match:
-            explicit_id = match["id"].strip()
             question = heading[: match.start()].strip()
-            if not _VALID_ID_RE.match(explicit_id):
-                report.error(
-                    path,
-                    line_no,
-                    f"invalid id {{#{match['id']}}}: use letters, digits, '-', '_' or '.', "
-                    "no spaces",
-                )
+            attrs = _heading_attrs(match["attrs"], path, line_no, report)
+            if attrs is None:
                 continue
+            explicit_id, markers = attrs
+            card_reverse = card_reverse or "reverse" in markers
         if not question:
             report.error(path, line_no, "card has no question text")
             continue
@@ -317,9 +319,41 @@ def parse_cards(
                 answer=answer,
                 answer_line=next(ln.number for ln in answer_lines if ln.text.strip()),
                 code_blocks=blocks,
+                reverse=card_reverse,
             )
         )
+        if "{{c" in question and CLOZE_RE.search(question):
+            report.error(path, line_no, "cloze markers belong in the answer, not the question")
+            cards.pop()
+        elif cards[-1].kind == "cloze":
+            for cloze in CLOZE_RE.finditer(answer):
+                if not cloze["answer"].strip():
+                    report.error(path, line_no, f"empty cloze {{{{c{cloze['n']}::}}}}")
+                    cards.pop()
+                    break
     return title, tuple(cards)
+
+
+def _heading_attrs(
+    text: str, path: Path, line: int, report: Report
+) -> tuple[str | None, set[str]] | None:
+    """The id and markers of a heading's `{#id .marker}` block, or None after reporting."""
+    explicit_id: str | None = None
+    markers: set[str] = set()
+    for word in text.split():
+        if word.startswith(".") and word[1:] in CARD_MARKERS:
+            markers.add(word[1:])
+        elif word.startswith("."):
+            known = ", ".join(f".{m}" for m in sorted(CARD_MARKERS))
+            report.error(path, line, f"unknown card marker '{word}' (known: {known})")
+            return None
+        elif word.startswith("#") and explicit_id is None and _VALID_ID_RE.match(word[1:]):
+            explicit_id = word[1:]
+        else:
+            rule = "use letters, digits, '-', '_' or '.', no spaces"
+            report.error(path, line, f"invalid id {{{text}}}: {rule}")
+            return None
+    return explicit_id, markers
 
 
 def _strip_closing_hashes(text: str) -> str:

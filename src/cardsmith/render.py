@@ -3,36 +3,49 @@
 from __future__ import annotations
 
 import hashlib
+import html
+import re
 import xml.etree.ElementTree as etree
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
 import markdown
+import pygments
 from markdown.extensions import Extension
+from markdown.preprocessors import Preprocessor
 from markdown.treeprocessors import Treeprocessor
 from pygments.formatters import HtmlFormatter
-from pygments.lexers import get_lexer_by_name
+from pygments.lexer import Lexer
+from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.token import Token
 from pygments.util import ClassNotFound
 
 from cardsmith.diagnostics import Report
-from cardsmith.model import Card
+from cardsmith.model import CLOZE_RE, Card
+from cardsmith.parse import _FENCE_RE, scan
 
 LIGHT_STYLE = "xcode"
 NIGHT_STYLE = "monokai"
 CODE_CLASS = "highlight"
 NIGHT_SELECTORS = (".nightMode", ".night_mode")
 
-EXTENSIONS = ["fenced_code", "codehilite", "tables", "sane_lists"]
-EXTENSION_CONFIGS: dict[str, dict[str, object]] = {
-    "codehilite": {
-        "css_class": CODE_CLASS,
-        "guess_lang": False,
-        "use_pygments": True,
-        "noclasses": False,
-        "wrapcode": True,
-    },
-}
+# Fenced code is handled by our own preprocessor (below) rather than fenced_code and
+# codehilite, so that the fences match the card parser's and cloze markers survive.
+EXTENSIONS = ["tables", "sane_lists"]
+
+# Math passes through untouched: $...$ and \(...\) inline, $$...$$ and \[...\] display.
+# A `$` opens inline math only before a non-space and closes only after a non-space
+# not followed by a digit, so "$5 and $10" stays text; `\$` is a literal dollar.
+_MATH_RE = re.compile(
+    r"(?P<code>(?P<ticks>`+).+?(?P=ticks))"
+    r"|(?P<dollar>\\\$)"
+    r"|\$\$(?P<display>.+?)\$\$"
+    r"|\\\[(?P<display2>.+?)\\\]"
+    r"|\\\((?P<inline2>.+?)\\\)"
+    r"|\$(?P<inline>[^\s$](?:[^$\n]*?[^\s$\\])?)\$(?!\d)",
+    re.DOTALL,
+)
+_HTML_TOKEN_RE = re.compile(r"<[^>]*>|&[#\w]+;|[^<&]")
 
 
 @dataclass(frozen=True)
@@ -72,13 +85,136 @@ class _ImageRewriter(Treeprocessor):
                 img.set("src", new)
 
 
+class _FencePreprocessor(Preprocessor):
+    """Highlight fenced code with Pygments, keeping cloze markers intact."""
+
+    def __init__(self, md: markdown.Markdown, renderer: Renderer) -> None:
+        super().__init__(md)
+        self.renderer = renderer
+
+    def run(self, lines: list[str]) -> list[str]:
+        out: list[str] = []
+        block: list[str] | None = None  # the code lines while inside a fence
+        language, indent = "", 0
+        for line in scan("\n".join(lines)):
+            if line.kind == "open":
+                match = _FENCE_RE.match(line.text)
+                assert match is not None
+                words = match["info"].split()
+                language = words[0].lstrip(".").lower() if words else ""
+                indent, block = len(match["indent"]), []
+            elif line.kind == "code" and block is not None:
+                strip = min(indent, len(line.text) - len(line.text.lstrip(" ")))
+                block.append(line.text[strip:])
+            elif line.kind == "close" and block is not None:
+                out.extend(self._stash(block, language))
+                block = None
+            else:
+                out.append(line.text)
+        if block is not None:  # an unclosed fence runs to the end of the card
+            out.extend(self._stash(block, language))
+        return out
+
+    def _stash(self, block: list[str], language: str) -> list[str]:
+        code = "".join(f"{line}\n" for line in block)
+        return ["", self.md.htmlStash.store(highlight_code(code, language)), ""]
+
+
+class _MathPreprocessor(Preprocessor):
+    """Stash math so Markdown leaves its underscores and backslashes alone."""
+
+    def run(self, lines: list[str]) -> list[str]:
+        text = "\n".join(lines)
+        if "$" not in text and "\\" not in text:
+            return lines
+        return _MATH_RE.sub(self._replace, text).split("\n")
+
+    def _replace(self, match: re.Match[str]) -> str:
+        if match["code"]:
+            return match[0]
+        if match["dollar"]:
+            return "$"
+        if match["display"] is not None or match["display2"] is not None:
+            body = match["display"] if match["display"] is not None else match["display2"]
+            return self.md.htmlStash.store(html.escape(f"\\[{body}\\]", quote=False))
+        body = match["inline"] if match["inline"] is not None else match["inline2"]
+        return self.md.htmlStash.store(html.escape(f"\\({body}\\)", quote=False))
+
+
 class _CardsmithExtension(Extension):
     def __init__(self, renderer: Renderer) -> None:
         super().__init__()
         self.renderer = renderer
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:
+        # Below normalize_whitespace (30), which strips the stash's placeholder markers,
+        # and above html_block (20) and the inline patterns, which would mangle code and math.
+        md.preprocessors.register(_FencePreprocessor(md, self.renderer), "cardsmith-fences", 28)
+        md.preprocessors.register(_MathPreprocessor(md), "cardsmith-math", 27)
         md.treeprocessors.register(_ImageRewriter(md, self.renderer), "cardsmith-images", 0)
+
+
+def highlight_code(code: str, language: str) -> str:
+    """Pygments HTML for a code block; {{cN::...}} markers are kept as Anki cloze markers."""
+    marks: list[tuple[int, str]] = []
+    plain: list[str] = []
+    position = last = 0
+    for cloze in CLOZE_RE.finditer(code):
+        plain.append(code[last : cloze.start()])
+        position += cloze.start() - last
+        marks.append((position, f"{{{{c{cloze['n']}::"))
+        plain.append(cloze["answer"])
+        position += len(cloze["answer"])
+        hint = f"::{html.escape(cloze['hint'])}" if cloze["hint"] is not None else ""
+        marks.append((position, f"{hint}}}}}"))
+        last = cloze.end()
+    plain.append(code[last:])
+    lexer = _lexer(language)
+    formatter = HtmlFormatter(cssclass=CODE_CLASS, wrapcode=True)
+    result: str = pygments.highlight("".join(plain), lexer, formatter)
+    return _insert_marks(result, marks) if marks else result
+
+
+def _lexer(language: str) -> Lexer:
+    # stripnl=False keeps text offsets equal to the source's, for the cloze marks.
+    options = {"stripnl": False, "ensurenl": True}
+    lexer: Lexer
+    try:
+        lexer = get_lexer_by_name(language, **options) if language else TextLexer(**options)
+    except ClassNotFound:
+        lexer = TextLexer(**options)
+    return lexer
+
+
+def _insert_marks(highlighted: str, marks: list[tuple[int, str]]) -> str:
+    """Put text into Pygments HTML at text offsets inside <code>, outside any token span."""
+    start = highlighted.index("<code>") + len("<code>")
+    end = highlighted.rindex("</code>")
+    out: list[str] = [highlighted[:start]]
+    stack: list[str] = []
+    offset = 0
+    pending = list(marks)
+
+    def flush() -> None:
+        while pending and pending[0][0] <= offset:
+            out.append("</span>" * len(stack) + pending.pop(0)[1] + "".join(stack))
+
+    for token in _HTML_TOKEN_RE.findall(highlighted[start:end]):
+        if token.startswith("</"):
+            stack.pop()
+            out.append(token)
+        elif token.startswith("<"):
+            flush()
+            stack.append(token)
+            out.append(token)
+        else:
+            flush()
+            out.append(token)
+            offset += 1
+    flush()
+    out.append("".join(text for _, text in pending))
+    out.append(highlighted[end:])
+    return "".join(out)
 
 
 class Renderer:
@@ -89,7 +225,6 @@ class Renderer:
         self.report = report
         self._md = markdown.Markdown(
             extensions=[*EXTENSIONS, _CardsmithExtension(self)],
-            extension_configs=EXTENSION_CONFIGS,
             output_format="html",
         )
         self._card: Card | None = None
