@@ -45,6 +45,12 @@ def claimed_output(code: str) -> list[str] | None:
     return claims or None
 
 
+def output_matches(stdout: str, claims: list[str]) -> bool:
+    """One claim per printed line, compared without surrounding whitespace."""
+    printed = [line.strip() for line in stdout.rstrip("\n").split("\n")]
+    return printed == [claim.strip() for claim in claims]
+
+
 def run_script(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     script = cwd / "snippet.py"
     script.write_text(code, encoding="utf-8")
@@ -126,13 +132,14 @@ def test_code_block_runs_and_prints_what_it_claims(block: CodeBlock, tmp_path: P
     assert done.returncode == 0, f"{where}:\n{done.stderr}"
     claims = claimed_output(block.code)
     if claims is not None:
-        assert done.stdout.split() == " ".join(claims).split(), (
+        assert output_matches(done.stdout, claims), (
             f"{where}: prints {done.stdout!r}, claims {claims!r}"
         )
 
 
-def test_claims_checker_catches_wrong_output(tmp_path: Path) -> None:
-    """The checker itself: a block whose claim is wrong must not pass."""
-    code = "print(1 + 1)  # -> 3\n"
-    done = run_script(code, tmp_path)
-    assert done.stdout.split() != " ".join(claimed_output(code) or []).split()
+def test_claims_checker_catches_wrong_output() -> None:
+    """The checker itself: wrong values, and several lines claimed as one, do not pass."""
+    assert output_matches("2\n", claimed_output("print(1 + 1)  # -> 2\n") or [])
+    assert not output_matches("2\n", claimed_output("print(1 + 1)  # -> 3\n") or [])
+    assert not output_matches("1\n2\n", ["1 2"])
+    assert output_matches("1\n2\n", ["1", "2"])
