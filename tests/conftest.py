@@ -59,6 +59,41 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
     return run
 
 
+@pytest.fixture(autouse=True)
+def every_package_imports_cleanly(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Every .apkg a test builds in-process is imported into a fresh, real Anki collection.
+
+    It must import with nothing conflicting or missing its note type, and Anki's media
+    check must find no missing and no unused files.
+    """
+    from cardsmith import build
+
+    written: list[bytes] = []
+    original = build.write_atomic
+
+    def recording(path: Path, data: bytes) -> None:
+        original(path, data)
+        if path.suffix == ".apkg":
+            written.append(data)
+
+    monkeypatch.setattr(build, "write_atomic", recording)
+    yield
+    for n, data in enumerate(written):
+        where = tmp_path_factory.mktemp("anki-check")
+        package = where / f"p{n}.apkg"
+        package.write_bytes(data)
+        col = AnkiCollection(where / "collection.anki2")
+        try:
+            log = col.import_package(package)
+            assert log.conflicting == 0 and log.missing_notetype == 0, log
+            check = col.col.media.check()
+            assert not check.missing and not check.unused, (check.missing, check.unused)
+        finally:
+            col.close()
+
+
 @pytest.fixture
 def collection(tmp_path: Path) -> Iterator[AnkiCollection]:
     """A fresh, empty Anki collection (Anki's own backend)."""

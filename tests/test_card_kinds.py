@@ -246,7 +246,7 @@ def test_unknown_language_is_plain_text_with_warning(tmp_path: Path) -> None:
     report = Report()
     path = tmp_path / "t.md"
     _, cards = parse_cards(path, "## Q?\n\n```klingon\nqapla'\n```\n", 1, report)
-    rendered = Renderer(MediaStore(), report).render(cards[0])
+    rendered = Renderer(MediaStore(), report, tmp_path).render(cards[0])
     assert "qapla" in rendered.back and '<div class="highlight">' in rendered.back
     assert [str(d) for d in report.items] == [
         f"{path}:3: warning: unknown code language 'klingon': shown as plain text"

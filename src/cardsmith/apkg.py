@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import sqlite3
+import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -195,9 +196,13 @@ def package_bytes(
     conn = sqlite3.connect(":memory:")
     try:
         cursor = conn.cursor()
-        genanki.Package(list(decks.values())).write_to_db(
-            cursor, timestamp, itertools.count(timestamp * 1000)
-        )
+        with warnings.catch_warnings():
+            # genanki's guess at "invalid HTML" flags legitimate tags (and --allow-html
+            # content is the author's call); the HTML was made and checked upstream.
+            warnings.filterwarnings("ignore", message="Field contained the following invalid")
+            genanki.Package(list(decks.values())).write_to_db(
+                cursor, timestamp, itertools.count(timestamp * 1000)
+            )
         conn.commit()
         database = conn.serialize()
     finally:
@@ -219,3 +224,85 @@ def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
     archive.writestr(info, data)
+
+
+# Reading a package back (used by `cardsmith preview`, which shows exactly what was packed).
+
+
+@dataclass(frozen=True)
+class PackedNoteType:
+    """A note type as stored in a package: its fields, card templates and CSS."""
+
+    id: int
+    name: str
+    is_cloze: bool
+    fields: tuple[str, ...]
+    templates: tuple[tuple[str, str, str], ...]  # (name, front template, back template)
+    css: str
+
+
+@dataclass(frozen=True)
+class PackedCard:
+    """One card of a package with its note's fields, deck and tags."""
+
+    note_type: PackedNoteType
+    ord: int
+    deck: str
+    guid: str
+    fields: tuple[tuple[str, str], ...]  # (field name, HTML) in the note type's order
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PackageContents:
+    """The cards (in package order) and media files of a package written by package_bytes."""
+
+    cards: tuple[PackedCard, ...]
+    media: dict[str, bytes]
+
+
+def read_package(data: bytes) -> PackageContents:
+    """Read back a package written by package_bytes (the legacy collection.anki2 layout)."""
+    with zipfile.ZipFile(BytesIO(data)) as archive:
+        database = archive.read("collection.anki2")
+        index: dict[str, str] = json.loads(archive.read("media"))
+        media = {name: archive.read(number) for number, name in index.items()}
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.deserialize(database)
+        models_json, decks_json = conn.execute("SELECT models, decks FROM col").fetchone()
+        rows = conn.execute(
+            "SELECT n.mid, c.ord, c.did, n.guid, n.flds, n.tags FROM cards c"
+            " JOIN notes n ON n.id = c.nid ORDER BY c.id"
+        ).fetchall()
+    finally:
+        conn.close()
+    types: dict[int, PackedNoteType] = {}
+    for key, model in json.loads(models_json).items():
+        types[int(key)] = PackedNoteType(
+            id=int(key),
+            name=model["name"],
+            is_cloze=model.get("type", 0) == 1,
+            fields=tuple(f["name"] for f in sorted(model["flds"], key=lambda f: f["ord"])),
+            templates=tuple(
+                (t["name"], t["qfmt"], t["afmt"])
+                for t in sorted(model["tmpls"], key=lambda t: t["ord"])
+            ),
+            css=model["css"],
+        )
+    deck_names = {int(key): deck["name"] for key, deck in json.loads(decks_json).items()}
+    cards = []
+    for mid, ord_, did, guid, flds, tags in rows:
+        note_type = types[int(mid)]
+        values = flds.split("\x1f")
+        cards.append(
+            PackedCard(
+                note_type=note_type,
+                ord=ord_,
+                deck=deck_names[did],
+                guid=guid,
+                fields=tuple(zip(note_type.fields, values, strict=False)),
+                tags=tuple(tags.split()),
+            )
+        )
+    return PackageContents(tuple(cards), media)

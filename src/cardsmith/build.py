@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cardsmith import apkg
 from cardsmith.diagnostics import ContentError, Report
-from cardsmith.load import load_or_raise
+from cardsmith.load import load
 from cardsmith.model import Deck, TopicFile
 from cardsmith.render import MediaStore, RenderedCard, Renderer, code_css
 
@@ -37,21 +37,29 @@ def source_date_epoch() -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def render_decks(decks: Iterable[Deck], report: Report) -> list[RenderedDeck]:
+def render_decks(
+    decks: Iterable[Deck], report: Report, allow_html: bool = False
+) -> list[RenderedDeck]:
     """Render every card; missing images and other rendering problems go to the report."""
     rendered = []
     for deck in decks:
         media = MediaStore()
-        renderer = Renderer(media, report)
+        renderer = Renderer(media, report, deck.config.root, allow_html)
         cards = tuple((f, renderer.render(card)) for f in deck.files for card in f.cards)
         rendered.append(RenderedDeck(deck, cards, media))
     return rendered
 
 
-def check(paths: list[Path], strict: bool = False) -> tuple[list[RenderedDeck], Report]:
-    """Everything a build does short of writing; raises ContentError on problems."""
-    decks, report = load_or_raise(paths, strict)
-    rendered = render_decks(decks, report)
+def check(
+    paths: list[Path], strict: bool = False, allow_html: bool = False
+) -> tuple[list[RenderedDeck], Report]:
+    """Everything a build does short of writing; raises ContentError on problems.
+
+    Cards that parsed are rendered even when other cards have errors, so that one run
+    reports every problem (a missing image too).
+    """
+    decks, report = load(paths)
+    rendered = render_decks(decks, report, allow_html)
     if report.failed(strict):
         raise ContentError(report)
     return rendered, report
@@ -134,10 +142,18 @@ def package_deck(rendered: RenderedDeck, out_dir: Path) -> list[Output]:
     return outputs
 
 
+TEMP_SUFFIX = ".cardsmith-tmp"
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside path, then rename it into place."""
+    """Write to a temporary file beside path, then rename it into place.
+
+    Readers see the old file or the new one, never a part; two builds writing the
+    same file at once each rename a whole file of their own, and the last one wins.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    prefix = f".{path.name}.{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -150,10 +166,37 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def build(paths: list[Path], out_dir: Path, strict: bool = False) -> tuple[list[Output], Report]:
+def remove_stale_temps(out_dir: Path) -> list[Path]:
+    """Delete temporary files left by a build that was killed (its process is gone)."""
+    removed: list[Path] = []
+    if not out_dir.is_dir():
+        return removed
+    for tmp in out_dir.glob(f".*{TEMP_SUFFIX}"):
+        parts = tmp.name.rsplit(".", 3)
+        pid = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else None
+        if pid is not None and not _alive(pid):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def build(
+    paths: list[Path], out_dir: Path, strict: bool = False, allow_html: bool = False
+) -> tuple[list[Output], Report]:
     """Check everything, then package every deck, then write: nothing is written on errors."""
-    rendered, report = check(paths, strict)
+    rendered, report = check(paths, strict, allow_html)
     outputs = [o for r in rendered for o in package_deck(r, out_dir)]
+    remove_stale_temps(out_dir)
     for output in outputs:
         write_atomic(output.path, output.data)
     return outputs, report

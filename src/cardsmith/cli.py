@@ -34,6 +34,14 @@ PathsArg = Annotated[
 StrictOpt = Annotated[
     bool, typer.Option("--strict", help="Treat warnings as errors (exit 1 if there are any).")
 ]
+AllowHtmlOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-html",
+        help="Trust raw HTML in the Markdown (default: keep only formatting tags, "
+        "drop scripts, styles, frames, event handlers and javascript: links).",
+    ),
+]
 
 
 def _print_report(report: Report) -> None:
@@ -73,10 +81,11 @@ def build(
         Path, typer.Option("--out", "-o", help="Folder to write the .apkg files to.")
     ] = Path("build"),
     strict: StrictOpt = False,
+    allow_html: AllowHtmlOpt = False,
 ) -> None:
     """Check the decks, then write one .apkg with every level and one per level."""
     try:
-        outputs, report = build_decks(paths or DEFAULT_PATHS, out, strict)
+        outputs, report = build_decks(paths or DEFAULT_PATHS, out, strict, allow_html)
     except ContentError as error:
         raise _fail(error) from None
     _print_report(report)
@@ -85,10 +94,12 @@ def build(
 
 
 @app.command()
-def check(paths: PathsArg = None, strict: StrictOpt = False) -> None:
+def check(
+    paths: PathsArg = None, strict: StrictOpt = False, allow_html: AllowHtmlOpt = False
+) -> None:
     """Validate the decks without writing anything."""
     try:
-        rendered, report = check_decks(paths or DEFAULT_PATHS, strict)
+        rendered, report = check_decks(paths or DEFAULT_PATHS, strict, allow_html)
     except ContentError as error:
         raise _fail(error) from None
     _print_report(report)

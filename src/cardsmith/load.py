@@ -73,13 +73,14 @@ def load(paths: list[Path]) -> tuple[list[Deck], Report]:
         if config is None:
             continue
         topic_files = []
+        errors_before = len(report.errors)
         for md in files:
             stat = md.stat()
             parsed = parse_topic_file(md, config, stat.st_mtime, report)
             if parsed is not None:
                 topic_files.append(parsed)
         deck = Deck(config=config, files=tuple(topic_files), mtime=toml.stat().st_mtime)
-        _check_deck(deck, report, all_parsed=len(topic_files) == len(files))
+        _check_deck(deck, report, clean=len(report.errors) == errors_before)
         decks.append(deck)
     names: dict[str, Path] = {}
     for deck in decks:
@@ -99,9 +100,9 @@ def load_or_raise(paths: list[Path], strict: bool = False) -> tuple[list[Deck], 
     return decks, report
 
 
-def _check_deck(deck: Deck, report: Report, all_parsed: bool) -> None:
-    """Problems that only show across the files of a deck."""
-    if deck.card_count == 0 and all_parsed:
+def _check_deck(deck: Deck, report: Report, clean: bool) -> None:
+    """Problems that only show across the files of a deck (clean: no errors so far)."""
+    if deck.card_count == 0 and clean:
         report.error(deck.config.toml_path, 1, f"no cards found in deck {deck.config.name!r}")
     ids: dict[str, Card] = {}
     questions: dict[str, Card] = {}

@@ -7,7 +7,13 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-CLOZE_RE = re.compile(r"\{\{c(?P<n>\d+)::(?P<answer>.*?)(?:::(?P<hint>[^{}]*?))?\}\}", re.DOTALL)
+# A cloze's text may not hold "{{" or "}}": no nesting, and an unclosed marker stops the
+# search at the next one, which keeps matching linear on hostile input.
+_NO_BRACES = r"(?:(?!\{\{|\}\}).)*?"
+CLOZE_RE = re.compile(
+    rf"\{{\{{c(?P<n>\d+)::(?P<answer>{_NO_BRACES})(?:::(?P<hint>{_NO_BRACES}))?\}}\}}",
+    re.DOTALL,
+)
 
 
 def normalize_question(text: str) -> str:

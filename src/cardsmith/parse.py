@@ -21,6 +21,7 @@ CARD_MARKERS = {"reverse"}
 _FENCE_RE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _ATTRS_RE = re.compile(r"\{(?P<attrs>[#.][^{}]*)\}\s*$")
 _VALID_ID_RE = re.compile(r"^\w[\w.-]*$")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAG_RE = re.compile(r"^[^\s\"]+$")
 
 
@@ -191,9 +192,11 @@ def parse_topic_file(
     text = read_text(path, report)
     if text is None:
         return None
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        report.error(path, line, "file contains a NUL byte")
+    control = _CONTROL_RE.search(text)
+    if control:
+        # Anki separates fields with U+001F, and HTML forbids these characters anyway.
+        line = text.count("\n", 0, control.start()) + 1
+        report.error(path, line, f"file contains control character U+{ord(control[0]):04X}")
         return None
 
     front, front_line, body, body_line = split_front_matter(text)
@@ -255,9 +258,10 @@ def parse_topic_file(
         report.error(path, meta_line("reverse"), "'reverse' must be true or false")
         ok = False
 
+    errors_before = len(report.errors)
     title, cards = parse_cards(path, body, body_line, report, reverse=reverse is True)
     topic = topic_value.strip() if isinstance(topic_value, str) else title or path.stem
-    if not cards:
+    if not cards and len(report.errors) == errors_before:
         report.warning(path, body_line, "no cards in this file (a card starts with '## ')")
     if not ok or tags is None:
         return None
@@ -287,6 +291,13 @@ def parse_cards(
     if stray is not None:
         report.warning(
             path, stray.number, "text before the first '## ' question is not on any card"
+        )
+    opened = [ln for ln in lines if ln.kind in ("open", "close")]
+    if opened and opened[-1].kind == "open":
+        report.warning(
+            path,
+            opened[-1].number,
+            "code fence is never closed: everything after it, later '## ' headings too, is code",
         )
 
     cards: list[Card] = []

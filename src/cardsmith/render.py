@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import re
 import xml.etree.ElementTree as etree
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import markdown
+import nh3
 import pygments
 from markdown.extensions import Extension
 from markdown.preprocessors import Preprocessor
@@ -25,6 +28,7 @@ from cardsmith.model import CLOZE_RE, Card
 from cardsmith.parse import _FENCE_RE, scan
 
 LIGHT_STYLE = "xcode"
+LIGHT_BACKGROUND = "#f6f8fa"
 NIGHT_STYLE = "monokai"
 CODE_CLASS = "highlight"
 NIGHT_SELECTORS = (".nightMode", ".night_mode")
@@ -32,20 +36,56 @@ NIGHT_SELECTORS = (".nightMode", ".night_mode")
 # Fenced code is handled by our own preprocessor (below) rather than fenced_code and
 # codehilite, so that the fences match the card parser's and cloze markers survive.
 EXTENSIONS = ["tables", "sane_lists"]
+# `align` instead of a style attribute, so column alignment survives sanitizing.
+EXTENSION_CONFIGS = {"tables": {"use_align_attribute": True}}
 
 # Math passes through untouched: $...$ and \(...\) inline, $$...$$ and \[...\] display.
 # A `$` opens inline math only before a non-space and closes only after a non-space
 # not followed by a digit, so "$5 and $10" stays text; `\$` is a literal dollar.
+# Each body stops at the next opener, so unclosed delimiters keep matching linear.
 _MATH_RE = re.compile(
-    r"(?P<code>(?P<ticks>`+).+?(?P=ticks))"
+    r"(?P<code>(?P<ticks>`+)(?:(?!`).)+?(?P=ticks))"
     r"|(?P<dollar>\\\$)"
-    r"|\$\$(?P<display>.+?)\$\$"
-    r"|\\\[(?P<display2>.+?)\\\]"
-    r"|\\\((?P<inline2>.+?)\\\)"
+    r"|\$\$(?P<display>(?:(?!\$\$).)+?)\$\$"
+    r"|\\\[(?P<display2>(?:(?!\\[\[\]]).)+?)\\\]"
+    r"|\\\((?P<inline2>(?:(?!\\[()]).)+?)\\\)"
     r"|\$(?P<inline>[^\s$](?:[^$\n]*?[^\s$\\])?)\$(?!\d)",
     re.DOTALL,
 )
+# Text that Markdown would give back unchanged (no inline syntax, no block start).
+_PLAIN_RE = re.compile(r"(?![ \t]*(?:[-+*>#=]|\d+[.)]))[^\\`*_\[\]<>&!$~{}\n\r]*\Z")
 _HTML_TOKEN_RE = re.compile(r"<[^>]*>|&[#\w]+;|[^<&]")
+
+# Raw HTML in cards is cut down to these formatting tags and attributes unless the
+# author passes --allow-html: card HTML runs in Anki's reviewer on every device.
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup",
+    "dd", "del", "details", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2",
+    "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p", "pre",
+    "q", "rp", "rt", "ruby", "s", "samp", "small", "span", "strong", "sub", "summary", "sup",
+    "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "var",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "*": {"class", "title", "lang", "dir"},
+    "a": {"href"},
+    "img": {"src", "alt", "width", "height"},
+    "ol": {"start", "type"},
+    "td": {"align", "colspan", "rowspan"},
+    "th": {"align", "colspan", "rowspan"},
+}
+ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
+
+# What the first bytes of an image must be, by extension.
+_IMAGE_MAGIC: dict[str, tuple[tuple[int, bytes], ...]] = {
+    ".png": ((0, b"\x89PNG\r\n\x1a\n"),),
+    ".jpg": ((0, b"\xff\xd8\xff"),),
+    ".jpeg": ((0, b"\xff\xd8\xff"),),
+    ".gif": ((0, b"GIF87a"), (0, b"GIF89a")),
+    ".webp": ((8, b"WEBP"),),
+    ".bmp": ((0, b"BM"),),
+    ".ico": ((0, b"\x00\x00\x01\x00"),),
+    ".avif": ((4, b"ftypavif"), (4, b"ftypavis")),
+}
 
 
 @dataclass(frozen=True)
@@ -169,12 +209,14 @@ def highlight_code(code: str, language: str) -> str:
         marks.append((position, f"{hint}}}}}"))
         last = cloze.end()
     plain.append(code[last:])
-    lexer = _lexer(language)
-    formatter = HtmlFormatter(cssclass=CODE_CLASS, wrapcode=True)
-    result: str = pygments.highlight("".join(plain), lexer, formatter)
+    result: str = pygments.highlight("".join(plain), _lexer(language), _FORMATTER)
     return _insert_marks(result, marks) if marks else result
 
 
+_FORMATTER = HtmlFormatter(cssclass=CODE_CLASS, wrapcode=True)
+
+
+@functools.lru_cache(maxsize=256)
 def _lexer(language: str) -> Lexer:
     # stripnl=False keeps text offsets equal to the source's, for the cloze marks.
     options = {"stripnl": False, "ensurenl": True}
@@ -220,11 +262,16 @@ def _insert_marks(highlighted: str, marks: list[tuple[int, str]]) -> str:
 class Renderer:
     """Renders cards with one configured Markdown instance; not thread-safe."""
 
-    def __init__(self, media: MediaStore, report: Report) -> None:
+    def __init__(
+        self, media: MediaStore, report: Report, root: Path, allow_html: bool = False
+    ) -> None:
         self.media = media
         self.report = report
+        self.root = root.resolve()
+        self.allow_html = allow_html
         self._md = markdown.Markdown(
             extensions=[*EXTENSIONS, _CardsmithExtension(self)],
+            extension_configs=EXTENSION_CONFIGS,
             output_format="html",
         )
         self._card: Card | None = None
@@ -243,16 +290,20 @@ class Renderer:
                     block.line,
                     f"unknown code language {block.language!r}: shown as plain text",
                 )
-        front = self._convert(card.question, card.line)
-        if front.startswith("<p>") and front.endswith("</p>") and front.count("<p>") == 1:
-            front = front[3:-4]
+        if _PLAIN_RE.match(card.question):
+            front = html.escape(card.question, quote=False)  # nothing for Markdown to do
+        else:
+            front = self._convert(card.question, card.line)
+            if front.startswith("<p>") and front.endswith("</p>") and front.count("<p>") == 1:
+                front = front[3:-4]
         back = self._convert(card.answer, card.answer_line)
         return RenderedCard(card, front, back, tuple(dict.fromkeys(self._used)))
 
     def _convert(self, text: str, first_line: int) -> str:
         self._text, self._first_line = text, first_line
         self._md.reset()
-        return self._md.convert(text)
+        converted = self._md.convert(text)
+        return converted if self.allow_html else sanitize(converted)
 
     def _line_of(self, needle: str) -> int:
         index = self._text.find(needle)
@@ -262,19 +313,61 @@ class Renderer:
 
     def resolve_image(self, src: str) -> str | None:
         """The hashed media name for a local image, or None to leave src as it is."""
-        assert self._card is not None
+        card = self._card
+        assert card is not None
+        line = self._line_of(src)
         parsed = urlparse(src)
-        if parsed.scheme or src.startswith("//") or not src:
+        if parsed.scheme in ("http", "https") or src.startswith("//"):
+            self.report.warning(
+                card.path, line, f"remote image is not packaged, shows only online: {src}"
+            )
             return None
-        path = self._card.path.parent / unquote(parsed.path)
+        if parsed.scheme or not parsed.path:
+            self.report.error(card.path, line, f"image must be a file in the deck folder: {src}")
+            return None
+        relative = unquote(parsed.path)
+        path = (card.path.parent / relative).resolve()
+        if Path(relative).is_absolute() or not path.is_relative_to(self.root):
+            self.report.error(card.path, line, f"image outside the deck folder: {src} (refused)")
+            return None
         if not path.is_file():
-            self.report.error(self._card.path, self._line_of(src), f"image not found: {src}")
+            self.report.error(card.path, line, f"image not found: {src}")
             return None
-        name = self.media.add(path.read_bytes(), path.suffix)
+        data = path.read_bytes()
+        problem = _image_problem(data, path.suffix.lower())
+        if problem:
+            self.report.error(card.path, line, f"{src}: {problem}")
+            return None
+        name = self.media.add(data, path.suffix)
         self._used.append(name)
         return name
 
 
+def sanitize(fragment: str) -> str:
+    """Keep formatting HTML; drop scripts, styles, frames, event handlers, javascript: URLs."""
+    return nh3.clean(
+        fragment,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=ALLOWED_URL_SCHEMES,
+        link_rel=None,
+    )
+
+
+def _image_problem(data: bytes, suffix: str) -> str | None:
+    """Why data is not the image its extension claims, or None."""
+    if suffix == ".svg":
+        head = data[:2048].lstrip().lower()
+        return None if b"<svg" in head else "not an SVG image (no <svg> element)"
+    signatures = _IMAGE_MAGIC.get(suffix)
+    if signatures is None:
+        return f"'{suffix or 'no extension'}' is not an image type cardsmith packages"
+    if any(data[at : at + len(magic)] == magic for at, magic in signatures):
+        return None
+    return f"not a {suffix[1:].upper()} image (its content does not match its extension)"
+
+
+@functools.lru_cache(maxsize=256)
 def _known_language(name: str) -> bool:
     try:
         get_lexer_by_name(name)
@@ -290,12 +383,15 @@ def code_css() -> str:
     night_prefixes = [f"{cls} .{CODE_CLASS}" for cls in NIGHT_SELECTORS]
     light_fg = _base_color(LIGHT_STYLE, "#000000")
     night_fg = _base_color(NIGHT_STYLE, "#f8f8f2")
+    # Our rules come after Pygments' so they win: an explicit text colour for tokens the
+    # style leaves unstyled (Anki's night mode would make them near-white), and in light
+    # mode a faint grey instead of the style's white, so the block stands out from the card.
     parts = [
-        f".{CODE_CLASS} {{ background: {light.style.background_color}; color: {light_fg}; }}",
         light.get_style_defs(f".{CODE_CLASS}"),  # type: ignore[no-untyped-call]
+        f".{CODE_CLASS} {{ background: {LIGHT_BACKGROUND}; color: {light_fg}; }}",
+        night.get_style_defs(night_prefixes),  # type: ignore[no-untyped-call]
         ", ".join(night_prefixes)
         + f" {{ background: {night.style.background_color}; color: {night_fg}; }}",
-        night.get_style_defs(night_prefixes),  # type: ignore[no-untyped-call]
     ]
     # Pygments also emits unscoped rules (line numbers, `pre` line height); keep one copy.
     lines: list[str] = []
