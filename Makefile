@@ -38,3 +38,9 @@ test: lint
 
 clean:
 	rm -rf build
+
+# Photograph one card of the shipped deck, light and night, at phone width, for the README
+# (needs Debian's chromium and chromium-driver, as the browser tests do).
+.PHONY: screenshots
+screenshots: $(STAMP_TEST)
+	$(BIN)/python -m tests.browserhelp docs/img

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import webbrowser
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +15,9 @@ from cardsmith.build import check as check_decks
 from cardsmith.diagnostics import ContentError, Report
 from cardsmith.ids import apply_ids, plan_ids
 from cardsmith.load import load_or_raise
+from cardsmith.preview import PreviewError, build_preview
 from cardsmith.stats import count_cards
+from cardsmith.verify import VerifyError, verify_packages
 
 app = typer.Typer(
     help="Turn Markdown question/answer files into Anki decks (.apkg), grouped by level.",
@@ -155,6 +159,75 @@ def ids(
         typer.echo(f"{len(planned)} card(s) without an id; run with --write to add them")
     else:
         typer.echo("every card has an id")
+
+
+@app.command("verify")
+def verify_command(
+    packages: Annotated[
+        list[Path],
+        typer.Argument(help="The .apkg files to check (any Anki package, not only cardsmith's)."),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document instead of text.")
+    ] = False,
+) -> None:
+    """Import packages into a throwaway collection with the real Anki backend and report problems.
+
+    Exit 1 on duplicate GUIDs, missing or unused media, blank fronts or template errors;
+    2 if a file is missing or not a package, or the Anki backend is not installed.
+    """
+    try:
+        reports = verify_packages(packages)
+    except VerifyError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        ok = all(r.ok for r in reports)
+        typer.echo(json.dumps({"ok": ok, "packages": [r.to_json() for r in reports]}, indent=2))
+    else:
+        for report in reports:
+            typer.echo("\n".join(report.summary()))
+            for line in report.problem_lines():
+                typer.echo(line, err=True)
+        problems = sum(len(r.problems) for r in reports)
+        bad = sum(not r.ok for r in reports)
+        if problems:
+            typer.echo(
+                f"failed: {problems} problem(s) in {bad} of {len(reports)} package(s)", err=True
+            )
+        else:
+            typer.echo(f"ok: {len(reports)} package(s), no problems")
+    if not all(r.ok for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command("preview")
+def preview_command(
+    paths: PathsArg = None,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Folder for the preview site (replaced on each run)."),
+    ] = Path("build/preview"),
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the preview in the web browser when written.")
+    ] = False,
+    strict: StrictOpt = False,
+    allow_html: AllowHtmlOpt = False,
+) -> None:
+    """Write a static site showing every card as Anki renders it: phone, desktop, night mode."""
+    try:
+        result = build_preview(paths or DEFAULT_PATHS, out, strict, allow_html)
+    except ContentError as error:
+        raise _fail(error) from None
+    except PreviewError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    _print_report(result.report)
+    for warning in result.preview.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(f"wrote {result.index} ({len(result.preview.cards)} cards)")
+    if open_browser:
+        webbrowser.open(result.index.resolve().as_uri())
 
 
 def main() -> None:
