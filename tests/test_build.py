@@ -22,8 +22,8 @@ def test_same_sources_same_epoch_give_identical_bytes(
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     assert cli("build", first_src, "--out", tmp_path / "o1").exit_code == 0  # type: ignore[attr-defined]
     assert cli("build", second_src, "--out", tmp_path / "o2").exit_code == 0  # type: ignore[attr-defined]
-    first = {p.name: p.read_bytes() for p in (tmp_path / "o1").iterdir()}
-    second = {p.name: p.read_bytes() for p in (tmp_path / "o2").iterdir()}
+    first = {p.name: p.read_bytes() for p in (tmp_path / "o1").glob("*.apkg")}
+    second = {p.name: p.read_bytes() for p in (tmp_path / "o2").glob("*.apkg")}
     assert len(first) == 4
     assert first == second
 
@@ -33,11 +33,13 @@ def test_build_leaves_no_temporary_files(cli: Callable[..., object], tmp_path: P
     assert cli("build", FIXTURE, "--out", out).exit_code == 0  # type: ignore[attr-defined]
     assert cli("build", FIXTURE, "--out", out).exit_code == 0  # type: ignore[attr-defined]
     assert sorted(p.name for p in out.iterdir()) == [
+        ".cardsmith-cache",
         "sample-deck-advanced.apkg",
         "sample-deck-basic.apkg",
         "sample-deck-intermediate.apkg",
         "sample-deck.apkg",
     ]
+    assert [p.name for p in (out / ".cardsmith-cache").iterdir()] == ["render-cache.json"]
 
 
 def test_failed_write_keeps_old_package_and_removes_temp(

@@ -189,7 +189,7 @@ def test_failed_build_leaves_earlier_outputs_untouched(
     root = tree({"deck.toml": SAMPLE_TOML, "t.md": GOOD})
     out = tmp_path / "out"
     assert cli("build", root, "--out", out).exit_code == 0  # type: ignore[attr-defined]
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     (root / "t.md").write_text(GOOD + "\n## Broken?\n", encoding="utf-8")
     assert cli("build", root, "--out", out).exit_code == 1  # type: ignore[attr-defined]
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

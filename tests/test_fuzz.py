@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from cardsmith.cache import CACHE_DIR
 from cardsmith.cli import app
 
 DIAGNOSTIC = re.compile(r"^.+:\d+: (error|warning): .+$")
@@ -91,7 +92,11 @@ def _assert_clean_outcome(args: list[str], out: Path | None) -> None:
             with zipfile.ZipFile(package) as archive:
                 assert archive.testzip() is None
                 assert "collection.anki2" in archive.namelist()
-    leftovers = [p for p in out.iterdir() if not p.name.endswith(".apkg")] if out.exists() else []
+    leftovers = (
+        [p for p in out.iterdir() if not p.name.endswith(".apkg") and p.name != CACHE_DIR]
+        if out.exists()
+        else []
+    )
     assert not leftovers, leftovers
 
 

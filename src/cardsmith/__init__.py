@@ -1,8 +1,4 @@
 """cardsmith: Markdown question/answer notes in, Anki decks grouped by level out."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("cardsmith")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0"
+# The single source of the version: pyproject.toml reads it from here (hatch).
+__version__ = "0.1.0"

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 import webbrowser
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cardsmith import __version__
-from cardsmith.build import build as build_decks
-from cardsmith.build import check as check_decks
 from cardsmith.diagnostics import ContentError, Report
-from cardsmith.ids import apply_ids, plan_ids
-from cardsmith.load import load_or_raise
-from cardsmith.preview import PreviewError, build_preview
-from cardsmith.stats import count_cards
-from cardsmith.verify import VerifyError, verify_packages
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+# The library modules are imported inside the commands that use them: Markdown, Pygments,
+# genanki and the rest take a while to load, and `cardsmith --help` should answer at once.
 
 app = typer.Typer(
     help="Turn Markdown question/answer files into Anki decks (.apkg), grouped by level.",
@@ -54,6 +55,7 @@ def _print_report(report: Report) -> None:
 
 
 def _fail(error: ContentError) -> typer.Exit:
+    """Print the problems and the summary line; the caller raises the returned Exit."""
     _print_report(error.report)
     errors, warnings = len(error.report.errors), len(error.report.warnings)
     typer.echo(f"failed: {errors} error(s), {warnings} warning(s); nothing written", err=True)
@@ -78,6 +80,62 @@ def main_callback(
     """Turn Markdown question/answer files into Anki decks (.apkg), grouped by level."""
 
 
+class _Progress:
+    """A rich progress bar that appears only on a terminal, once a build passes one second."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
+        self.enabled = sys.stdout.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.monotonic() - self.started < 1.0:
+                return
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=True)
+            self.task = self.bar.add_task("rendering cards", total=total)
+            self.bar.start()
+        assert self.task is not None
+        self.bar.update(self.task, completed=done, total=total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _build_once(
+    paths: list[Path],
+    out: Path,
+    strict: bool,
+    allow_html: bool,
+    jobs: int | None,
+    use_cache: bool,
+) -> bool:
+    """One build with its messages; False if the content had errors."""
+    from cardsmith.build import build as build_decks
+
+    progress = _Progress()
+    try:
+        result = build_decks(paths, out, strict, allow_html, jobs, use_cache, progress)
+    except ContentError as error:
+        progress.close()
+        _fail(error)
+        return False
+    progress.close()
+    _print_report(result.report)
+    if result.cache_status in ("stale", "corrupt"):
+        typer.echo(f"note: the build cache was {result.cache_status}; rendered everything anew")
+    for output in result.outputs:
+        verb = "wrote" if output.data is not None else "unchanged"
+        typer.echo(f"{verb} {output.path} ({output.cards} cards)")
+    return True
+
+
 @app.command()
 def build(
     paths: PathsArg = None,
@@ -86,15 +144,45 @@ def build(
     ] = Path("build"),
     strict: StrictOpt = False,
     allow_html: AllowHtmlOpt = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Processes that render cards (default: one per core, for large builds).",
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="Render every card and rewrite every package, ignoring OUT/.cardsmith-cache.",
+        ),
+    ] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="After building, rebuild whenever a source changes (Ctrl-C stops)."
+        ),
+    ] = False,
 ) -> None:
     """Check the decks, then write one .apkg with every level and one per level."""
-    try:
-        outputs, report = build_decks(paths or DEFAULT_PATHS, out, strict, allow_html)
-    except ContentError as error:
-        raise _fail(error) from None
-    _print_report(report)
-    for output in outputs:
-        typer.echo(f"wrote {output.path} ({output.cards} cards)")
+    sources = paths or DEFAULT_PATHS
+    ok = _build_once(sources, out, strict, allow_html, jobs, not no_cache)
+    if not watch:
+        if not ok:
+            raise typer.Exit(1)
+        return
+    typer.echo(f"watching {', '.join(map(str, sources))} (Ctrl-C stops)")
+    from cardsmith.watch import changes as source_changes
+
+    for changed in source_changes(sources, out):
+        typer.echo("changed: " + ", ".join(map(str, changed)))
+        started = time.monotonic()
+        ok = _build_once(sources, out, strict, allow_html, jobs, not no_cache)
+        state = "rebuilt" if ok else "failed"
+        typer.echo(f"{state} in {time.monotonic() - started:.2f} s")
 
 
 @app.command()
@@ -102,6 +190,8 @@ def check(
     paths: PathsArg = None, strict: StrictOpt = False, allow_html: AllowHtmlOpt = False
 ) -> None:
     """Validate the decks without writing anything."""
+    from cardsmith.build import check as check_decks
+
     try:
         rendered, report = check_decks(paths or DEFAULT_PATHS, strict, allow_html)
     except ContentError as error:
@@ -114,6 +204,9 @@ def check(
 @app.command()
 def stats(paths: PathsArg = None) -> None:
     """Print a table of card counts per deck, level and topic."""
+    from cardsmith.load import load_or_raise
+    from cardsmith.stats import count_cards
+
     try:
         decks, report = load_or_raise(paths or DEFAULT_PATHS)
     except ContentError as error:
@@ -144,6 +237,9 @@ def ids(
     ] = False,
 ) -> None:
     """Give every card without an explicit {#id} one made from its question."""
+    from cardsmith.ids import apply_ids, plan_ids
+    from cardsmith.load import load_or_raise
+
     try:
         decks, report = load_or_raise(paths or DEFAULT_PATHS)
     except ContentError as error:
@@ -176,6 +272,8 @@ def verify_command(
     Exit 1 on duplicate GUIDs, missing or unused media, blank fronts or template errors;
     2 if a file is missing or not a package, or the Anki backend is not installed.
     """
+    from cardsmith.verify import VerifyError, verify_packages
+
     try:
         reports = verify_packages(packages)
     except VerifyError as error:
@@ -215,6 +313,8 @@ def preview_command(
     allow_html: AllowHtmlOpt = False,
 ) -> None:
     """Write a static site showing every card as Anki renders it: phone, desktop, night mode."""
+    from cardsmith.preview import PreviewError, build_preview
+
     try:
         result = build_preview(paths or DEFAULT_PATHS, out, strict, allow_html)
     except ContentError as error:

@@ -268,6 +268,7 @@ def preview_cards(rendered: list[RenderedDeck]) -> Preview:
         if not outputs:
             continue
         everything = max(outputs, key=lambda output: output.cards)  # the all-levels package
+        assert everything.data is not None  # no cache here, so every package is made
         contents = apkg.read_package(everything.data)
         media.update(contents.media)
         for packed in contents.cards:

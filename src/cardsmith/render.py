@@ -90,12 +90,17 @@ _IMAGE_MAGIC: dict[str, tuple[tuple[int, bytes], ...]] = {
 
 @dataclass(frozen=True)
 class RenderedCard:
-    """A card's HTML and the media files it references."""
+    """A card's HTML and the media files it references (packaged name, source file)."""
 
     card: Card
     front: str
     back: str
-    media: tuple[str, ...]
+    media: tuple[tuple[str, Path], ...]
+
+
+def media_name(data: bytes, suffix: str) -> str:
+    """The packaged name of a media file: a hash of its content, so names never collide."""
+    return f"cs-{hashlib.sha256(data).hexdigest()[:24]}{suffix.lower()}"
 
 
 @dataclass
@@ -105,7 +110,7 @@ class MediaStore:
     files: dict[str, bytes] = field(default_factory=dict)
 
     def add(self, data: bytes, suffix: str) -> str:
-        name = f"cs-{hashlib.sha256(data).hexdigest()[:24]}{suffix.lower()}"
+        name = media_name(data, suffix)
         self.files[name] = data
         return name
 
@@ -277,7 +282,7 @@ class Renderer:
         self._card: Card | None = None
         self._text = ""
         self._first_line = 1
-        self._used: list[str] = []
+        self._used: list[tuple[str, Path]] = []
 
     def render(self, card: Card) -> RenderedCard:
         """HTML for the front and back of a card; problems go to the report."""
@@ -339,7 +344,7 @@ class Renderer:
             self.report.error(card.path, line, f"{src}: {problem}")
             return None
         name = self.media.add(data, path.suffix)
-        self._used.append(name)
+        self._used.append((name, path))
         return name
 
 

@@ -1,0 +1,148 @@
+"""The build cache under the output folder: rendered cards and the packages last written.
+
+Nothing in it is trusted blindly. The file carries a checksum of its content and a
+fingerprint of everything that changes the HTML (cardsmith's own rendering code,
+Markdown, Pygments and nh3 versions, styles, settings); a file that fails either check
+is dropped whole and the build renders from scratch. A cached card is used only if
+every image it packaged still has the same content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from cardsmith import __version__
+
+CACHE_DIR = ".cardsmith-cache"
+CACHE_FILE = "render-cache.json"
+FORMAT = 1
+
+# Modules whose code decides the HTML of a card (and so the validity of cached HTML).
+_RENDER_MODULES = ("render", "parse", "model")
+
+
+def code_fingerprint(*extra: str) -> str:
+    """A hash of what makes cached HTML stale: our rendering code, libraries, settings."""
+    digest = hashlib.sha256()
+    for module in _RENDER_MODULES:
+        digest.update((Path(__file__).parent / f"{module}.py").read_bytes())
+    for dist in ("markdown", "pygments", "nh3", "genanki"):
+        digest.update(f"{dist}={_version(dist)};".encode())
+    digest.update(f"cardsmith={__version__};format={FORMAT};".encode())
+    for item in extra:
+        digest.update(f"{item};".encode())
+    return digest.hexdigest()
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+@dataclass(frozen=True)
+class CardResult:
+    """A rendered card as the cache keeps it (lines of diagnostics relative to the card)."""
+
+    front: str
+    back: str
+    media: tuple[tuple[str, str], ...]  # (packaged name, source path relative to the deck)
+    diagnostics: tuple[tuple[int, str, str], ...]  # (line - card line, severity, message)
+
+    def to_json(self) -> list[Any]:
+        return [
+            self.front,
+            self.back,
+            [list(m) for m in self.media],
+            [list(d) for d in self.diagnostics],
+        ]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> CardResult:
+        front, back, media, diagnostics = data
+        return cls(
+            str(front),
+            str(back),
+            tuple((str(n), str(p)) for n, p in media),
+            tuple((int(o), str(s), str(m)) for o, s, m in diagnostics),
+        )
+
+
+@dataclass
+class BuildCache:
+    """Rendered cards by key, and per package: (fingerprint, sha256 of the bytes written)."""
+
+    directory: Path | None
+    fingerprint: str
+    cards: dict[str, CardResult] = field(default_factory=dict)
+    packages: dict[str, tuple[str, str]] = field(default_factory=dict)
+    status: str = "new"  # new, loaded, stale (other fingerprint) or corrupt
+    _used: set[str] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, directory: Path | None, fingerprint: str) -> BuildCache:
+        """The cache in directory, or an empty one if it is missing, stale or corrupt."""
+        cache = cls(directory, fingerprint)
+        if directory is None:
+            return cache
+        path = directory / CACHE_FILE
+        try:
+            header, _, payload = path.read_bytes().partition(b"\n")
+        except FileNotFoundError:
+            return cache
+        except OSError:
+            cache.status = "corrupt"
+            return cache
+        try:
+            meta = json.loads(header)
+            if meta.get("format") != FORMAT or meta.get("fingerprint") != fingerprint:
+                cache.status = "stale"
+                return cache
+            if hashlib.sha256(payload).hexdigest() != meta.get("sha256"):
+                raise ValueError("checksum mismatch")
+            data = json.loads(payload)
+            cache.cards = {k: CardResult.from_json(v) for k, v in data["cards"].items()}
+            cache.packages = {k: (str(v[0]), str(v[1])) for k, v in data["packages"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            cache.cards, cache.packages, cache.status = {}, {}, "corrupt"
+            return cache
+        cache.status = "loaded"
+        return cache
+
+    def get(self, key: str) -> CardResult | None:
+        found = self.cards.get(key)
+        if found is not None:
+            self._used.add(key)
+        return found
+
+    def put(self, key: str, result: CardResult) -> None:
+        self.cards[key] = result
+        self._used.add(key)
+
+    def save(self, write: Any) -> None:
+        """Write the cache with write(path, bytes), keeping only entries this build used."""
+        if self.directory is None:
+            return
+        cards = {k: self.cards[k].to_json() for k in sorted(self._used) if k in self.cards}
+        payload = json.dumps(
+            {"cards": cards, "packages": self.packages}, sort_keys=True, ensure_ascii=False
+        ).encode()
+        header = json.dumps(
+            {
+                "format": FORMAT,
+                "fingerprint": self.fingerprint,
+                "sha256": hashlib.sha256(payload).hexdigest(),
+            }
+        ).encode()
+        write(self.directory / CACHE_FILE, header + b"\n" + payload)
+
+
+def card_key(fingerprint: str, *parts: str | int | bool) -> str:
+    """The cache key of one card: everything its HTML depends on."""
+    return hashlib.sha256(json.dumps([fingerprint, *parts]).encode()).hexdigest()
