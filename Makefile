@@ -1,13 +1,15 @@
 # Two commands set everything up on a machine with only python3 and make:
 #   make deck   build content/ into build/
 #   make test   ruff, mypy and pytest
+#   make bench  time cardsmith against markdown-anki-decks, write bench/results.md
+#               (options: make bench BENCH_ARGS="--sizes 5000 --runs 1"; see bench/run.py -h)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: deck test lint check clean
+.PHONY: deck test lint check clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +31,12 @@ check: $(STAMP_RUN)
 	$(BIN)/cardsmith check --strict content
 
 lint: $(STAMP_TEST)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+
+bench: $(STAMP_RUN)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 test: lint
 	$(BIN)/python -m pytest

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
 import sqlite3
-import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import genanki
+from genanki.apkg_col import APKG_COL
+from genanki.apkg_schema import APKG_SCHEMA
 
 # Ids and fields are frozen forever: Anki matches note types by id, and a changed field
 # list orphans notes. Only the CSS and templates may change; bump NOTE_TYPE_EPOCH when
@@ -161,17 +161,6 @@ def note_types(code_css: str) -> dict[str, Any]:
     }
 
 
-class _Note(genanki.Note):  # type: ignore[misc]
-    """A note that carries its own modification time, so that only changed notes look newer."""
-
-    def __init__(self, mod: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.mod = mod
-
-    def write_to_db(self, cursor: Any, timestamp: float, deck_id: int, id_gen: Any) -> None:
-        super().write_to_db(cursor, self.mod, deck_id, id_gen)
-
-
 def package_fingerprint(
     notes: Sequence[NoteSpec],
     media: Mapping[str, bytes],
@@ -181,7 +170,9 @@ def package_fingerprint(
     """A hash of everything package_bytes puts into a package (media by their hashed names)."""
     digest = hashlib.sha256(_CODE_HASH.encode())
     for note in notes:
-        digest.update(json.dumps(dataclasses.astuple(note), ensure_ascii=False).encode())
+        # U+001E/U+001F cannot occur in fields or tags (control characters are refused).
+        parts = [note.guid, note.deck, note.kind, *note.fields, "\x1e", *note.tags, str(note.mod)]
+        digest.update(("\x1f".join(parts) + "\x1e\x1e").encode())
     digest.update(json.dumps([sorted(media), sorted(descriptions.items()), code_css]).encode())
     return digest.hexdigest()
 
@@ -194,35 +185,10 @@ def package_bytes(
 ) -> bytes:
     """The .apkg bytes for notes: the same input always gives the same bytes."""
     models = note_types(code_css)
-    used = [models[kind] for kind in sorted({n.kind for n in notes})]
     timestamp = max([NOTE_TYPE_EPOCH, *(n.mod for n in notes)])
-    decks: dict[str, Any] = {}
-    names = sorted({n.deck for n in notes} | set(descriptions))
-    for name in names:
-        decks[name] = genanki.Deck(deck_id(name), name, descriptions.get(name, ""))
-        for model in used:
-            decks[name].add_model(model)
-    for spec in notes:
-        decks[spec.deck].add_note(
-            _Note(
-                spec.mod,
-                model=models[spec.kind],
-                fields=list(spec.fields),
-                tags=list(spec.tags),
-                guid=spec.guid,
-            )
-        )
-
     conn = sqlite3.connect(":memory:")
     try:
-        cursor = conn.cursor()
-        with warnings.catch_warnings():
-            # genanki's guess at "invalid HTML" flags legitimate tags (and --allow-html
-            # content is the author's call); the HTML was made and checked upstream.
-            warnings.filterwarnings("ignore", message="Field contained the following invalid")
-            genanki.Package(list(decks.values())).write_to_db(
-                cursor, timestamp, itertools.count(timestamp * 1000)
-            )
+        _write_collection(conn.cursor(), notes, descriptions, models, timestamp)
         conn.commit()
         database = conn.serialize()
     finally:
@@ -237,6 +203,66 @@ def package_bytes(
         for i, name in enumerate(ordered):
             _add(archive, str(i), media[name])
     return buffer.getvalue()
+
+
+def _write_collection(
+    cursor: sqlite3.Cursor,
+    notes: Sequence[NoteSpec],
+    descriptions: Mapping[str, str],
+    models: Mapping[str, Any],
+    timestamp: int,
+) -> None:
+    """Fill an empty database with genanki's schema, decks, note types, notes and cards.
+
+    genanki's own Package.write_to_db re-reads and rewrites the whole deck and note-type
+    JSON once per deck and inserts row by row; with a subdeck per topic that was most of
+    a rebuild's time. The rows are the ones genanki writes (its Note decides the cards of
+    each note), but with each note's own modification time, and inserted in bulk.
+    """
+    cursor.executescript(APKG_SCHEMA)
+    cursor.executescript(APKG_COL)
+    names = sorted({n.deck for n in notes} | set(descriptions))
+    ids = itertools.count(timestamp * 1000)
+    note_rows: list[tuple[Any, ...]] = []
+    card_rows: list[tuple[Any, ...]] = []
+    model_deck: dict[str, int] = {}
+    by_deck: dict[str, list[NoteSpec]] = {name: [] for name in names}
+    for spec in notes:
+        by_deck[spec.deck].append(spec)
+    for name in names:
+        did = deck_id(name)
+        for spec in by_deck[name]:
+            model = models[spec.kind]
+            model_deck.setdefault(spec.kind, did)
+            note = genanki.Note(model=model, fields=list(spec.fields), guid=spec.guid)
+            nid = next(ids)
+            tags = f" {' '.join(spec.tags)} "
+            fields = "\x1f".join(spec.fields)
+            note_rows.append(
+                (nid, spec.guid, model.model_id, spec.mod, -1, tags, fields, note.sort_field,
+                 0, 0, "")
+            )  # fmt: skip
+            for card in note.cards:
+                card_rows.append(
+                    (next(ids), nid, did, card.ord, spec.mod, -1, 0, 0, 0, 0, 0, 0, 0, 0,
+                     0, 0, 0, "")
+                )  # fmt: skip
+    cursor.executemany("INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?)", note_rows)
+    cursor.executemany("INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", card_rows)
+
+    (decks_json,) = cursor.execute("SELECT decks FROM col").fetchone()
+    deck_table = json.loads(decks_json)
+    for name in names:
+        deck = genanki.Deck(deck_id(name), name, descriptions.get(name, ""))
+        deck_table[str(deck.deck_id)] = deck.to_json()
+    (models_json,) = cursor.execute("SELECT models FROM col").fetchone()
+    model_table = json.loads(models_json)
+    for kind in sorted(model_deck):
+        model = models[kind]
+        model_table[str(model.model_id)] = model.to_json(timestamp, model_deck[kind])
+    cursor.execute(
+        "UPDATE col SET decks = ?, models = ?", (json.dumps(deck_table), json.dumps(model_table))
+    )
 
 
 def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:

@@ -139,10 +139,11 @@ def render_decks(
     for deck in decks:
         root = deck.config.root.resolve()
         items = [(f, card) for f in deck.files for card in f.cards]
+        where = {f.path: f.path.relative_to(deck.config.root).as_posix() for f in deck.files}
         keys = [
             card_key(
                 fingerprint,
-                card.path.relative_to(deck.config.root).as_posix(),
+                where[card.path],
                 card.question,
                 card.answer,
                 card.answer_line - card.line,
@@ -245,19 +246,24 @@ def package_deck(
     css = code_css()
     by_level: dict[str, list[apkg.NoteSpec]] = {level: [] for level in config.levels}
     media_by_level: dict[str, dict[str, None]] = {level: {} for level in config.levels}
+    per_file: dict[Path, tuple[str, tuple[str, ...], str, int]] = {
+        f.path: (
+            f.path.relative_to(config.root).as_posix(),
+            tuple(
+                dict.fromkeys(
+                    [*config.tags, *f.tags, f"level::{f.level}", f"topic::{f.topic_slug}"]
+                )
+            ),
+            f"{config.name}::{config.level_title(f.level)}::{f.topic}",
+            note_mod(deck, f),
+        )
+        for f in deck.files
+    }
     for topic_file, card in rendered.cards:
         level = topic_file.level
-        source = card.card.path.relative_to(config.root).as_posix()
+        source, tags, deck_name, mod = per_file[topic_file.path]
         if card.card.explicit_id:
             source += f"#{card.card.explicit_id}"
-        tags = dict.fromkeys(
-            [
-                *config.tags,
-                *topic_file.tags,
-                f"level::{level}",
-                f"topic::{topic_file.topic_slug}",
-            ]
-        )
         kind = card.card.kind
         fields = (
             (card.back, card.front, source) if kind == "cloze" else (card.front, card.back, source)
@@ -265,11 +271,11 @@ def package_deck(
         by_level[level].append(
             apkg.NoteSpec(
                 guid=apkg.note_guid(config.key, card.card.key, kind),
-                deck=f"{config.name}::{config.level_title(level)}::{topic_file.topic}",
+                deck=deck_name,
                 kind=kind,
                 fields=fields,
-                tags=tuple(tags),
-                mod=note_mod(deck, topic_file),
+                tags=tags,
+                mod=mod,
             )
         )
         media_by_level[level].update(dict.fromkeys(name for name, _ in card.media))

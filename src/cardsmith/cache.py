@@ -144,5 +144,8 @@ class BuildCache:
 
 
 def card_key(fingerprint: str, *parts: str | int | bool) -> str:
-    """The cache key of one card: everything its HTML depends on."""
-    return hashlib.sha256(json.dumps([fingerprint, *parts]).encode()).hexdigest()
+    """The cache key of one card: everything its HTML depends on.
+
+    Joined with U+001F, which cannot occur in sources (control characters are refused).
+    """
+    return hashlib.sha256("\x1f".join(map(str, (fingerprint, *parts))).encode()).hexdigest()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -21,12 +20,14 @@ CARD_MARKERS = {"reverse"}
 _FENCE_RE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _ATTRS_RE = re.compile(r"\{(?P<attrs>[#.][^{}]*)\}\s*$")
 _VALID_ID_RE = re.compile(r"^\w[\w.-]*$")
+_H1_RE = re.compile(r" {0,3}#(\s|$)")
+_H2_RE = re.compile(r" {0,3}##(\s|$)")
+_CLOSING_HASHES_RE = re.compile(r"\s+#+\s*$")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAG_RE = re.compile(r"^[^\s\"]+$")
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     """A source line, its 1-based number, and its part in a code fence, if any."""
 
     number: int
@@ -60,7 +61,7 @@ def scan(text: str, first_line: int = 1) -> Iterator[Line]:
     fence: str | None = None
     for offset, raw in enumerate(text.split("\n")):
         number = first_line + offset
-        match = _FENCE_RE.match(raw)
+        match = _FENCE_RE.match(raw) if ("```" in raw or "~~~" in raw) else None
         if fence is None:
             if match and not (match["fence"][0] == "`" and "`" in match["info"]):
                 fence = match["fence"]
@@ -278,15 +279,15 @@ def parse_cards(
     lines = list(scan(body, first_line))
     stray: Line | None = None
     for index, line in enumerate(lines):
-        if line.in_fence:
+        text = line.text
+        if line.kind != "text":
             if not heads and stray is None:
                 stray = line
-            continue
-        if re.match(r"^ {0,3}##(\s|$)", line.text):
-            heads.append((index, _strip_closing_hashes(line.text.strip()[2:])))
-        elif re.match(r"^ {0,3}#(\s|$)", line.text) and not heads and title is None:
-            title = _strip_closing_hashes(line.text.strip()[1:]) or None
-        elif not heads and line.text.strip() and stray is None:
+        elif text[:1] in ("#", " ") and _H2_RE.match(text):  # a cheap test first: hot loop
+            heads.append((index, _strip_closing_hashes(text.strip()[2:])))
+        elif not heads and title is None and _H1_RE.match(text):
+            title = _strip_closing_hashes(text.strip()[1:]) or None
+        elif not heads and text.strip() and stray is None:
             stray = line
     if stray is not None:
         report.warning(
@@ -368,7 +369,7 @@ def _heading_attrs(
 
 
 def _strip_closing_hashes(text: str) -> str:
-    return re.sub(r"\s+#+\s*$", "", text).strip()
+    return _CLOSING_HASHES_RE.sub("", text).strip()
 
 
 def _answer_and_blocks(path: Path, lines: list[Line]) -> tuple[str, tuple[CodeBlock, ...]]:

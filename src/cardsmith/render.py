@@ -381,6 +381,7 @@ def _known_language(name: str) -> bool:
     return True
 
 
+@functools.cache
 def code_css() -> str:
     """Pygments CSS for code blocks: a light style, and a dark one under Anki's night classes."""
     light = HtmlFormatter(style=LIGHT_STYLE, cssclass=CODE_CLASS)
