@@ -251,3 +251,21 @@ def test_unknown_language_is_plain_text_with_warning(tmp_path: Path) -> None:
     assert [str(d) for d in report.items] == [
         f"{path}:3: warning: unknown code language 'klingon': shown as plain text"
     ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields"),
+    [
+        ("basic", ("Q", "A", "s")),
+        ("reverse", ("Q", "A", "s")),
+        ("cloze", ("{{c1::a}} {{c3::b::hint}} {{c1::c}} {{c0::zero}}", "T", "s")),
+        ("cloze", ("<pre>{{c2::x\ny}}</pre>", "T", "s")),
+    ],
+)
+def test_card_ords_match_genanki(kind: str, fields: tuple[str, ...]) -> None:
+    """Packaging decides each note's cards itself; it must agree with genanki's Note."""
+    import genanki
+
+    spec = apkg.NoteSpec("g", "D", kind, fields, (), 1)
+    note = genanki.Note(model=apkg.note_types("")[kind], fields=list(fields))
+    assert apkg.card_ords(spec) == sorted(card.ord for card in note.cards)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import shutil
 import sqlite3
+import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -16,6 +18,8 @@ from typing import Any
 import genanki
 from genanki.apkg_col import APKG_COL
 from genanki.apkg_schema import APKG_SCHEMA
+
+from cardsmith.model import CLOZE_RE
 
 # Ids and fields are frozen forever: Anki matches note types by id, and a changed field
 # list orphans notes. Only the CSS and templates may change; bump NOTE_TYPE_EPOCH when
@@ -186,23 +190,43 @@ def package_bytes(
     """The .apkg bytes for notes: the same input always gives the same bytes."""
     models = note_types(code_css)
     timestamp = max([NOTE_TYPE_EPOCH, *(n.mod for n in notes)])
-    conn = sqlite3.connect(":memory:")
-    try:
-        _write_collection(conn.cursor(), notes, descriptions, models, timestamp)
-        conn.commit()
-        database = conn.serialize()
-    finally:
-        conn.close()
-
     buffer = BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL) as archive:
-        ordered = sorted(media)
-        _add(archive, "collection.anki2", database)
-        index = {str(i): name for i, name in enumerate(ordered)}
-        _add(archive, "media", json.dumps(index, sort_keys=True).encode())
-        for i, name in enumerate(ordered):
-            _add(archive, str(i), media[name])
+    # The collection goes through a file, not memory: a serialized in-memory database is
+    # one more copy of every card's HTML, and large decks must build in little memory.
+    with tempfile.TemporaryDirectory(prefix="cardsmith-") as scratch:
+        database = Path(scratch) / "collection.anki2"
+        conn = sqlite3.connect(database)
+        try:
+            conn.execute("PRAGMA journal_mode = OFF")
+            conn.execute("PRAGMA synchronous = OFF")
+            _write_collection(conn.cursor(), notes, descriptions, models, timestamp)
+            conn.commit()
+        finally:
+            conn.close()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL) as archive:
+            _add_file(archive, "collection.anki2", database)
+            _write_media(archive, media)
     return buffer.getvalue()
+
+
+def _write_media(archive: zipfile.ZipFile, media: Mapping[str, bytes]) -> None:
+    """The media index (number -> name) and the files, in name order."""
+    ordered = sorted(media)
+    index = {str(i): name for i, name in enumerate(ordered)}
+    _add(archive, "media", json.dumps(index, sort_keys=True).encode())
+    for i, name in enumerate(ordered):
+        _add(archive, str(i), media[name])
+
+
+def card_ords(spec: NoteSpec) -> list[int]:
+    """The cards a note makes, as genanki's Note decides them (every field is non-empty).
+
+    Plain: one card; reversed: both directions; cloze: one per cloze number (c1 is 0).
+    """
+    if spec.kind == "cloze":
+        numbers = {int(m["n"]) - 1 for m in CLOZE_RE.finditer(spec.fields[0]) if int(m["n"]) > 0}
+        return sorted(numbers) or [0]
+    return [0, 1] if spec.kind == "reverse" else [0]
 
 
 def _write_collection(
@@ -216,38 +240,37 @@ def _write_collection(
 
     genanki's own Package.write_to_db re-reads and rewrites the whole deck and note-type
     JSON once per deck and inserts row by row; with a subdeck per topic that was most of
-    a rebuild's time. The rows are the ones genanki writes (its Note decides the cards of
-    each note), but with each note's own modification time, and inserted in bulk.
+    a rebuild's time. The rows are the ones genanki writes (the same cards for
+    each note, see card_ords), with each note's own modification time, inserted in bulk.
     """
     cursor.executescript(APKG_SCHEMA)
     cursor.executescript(APKG_COL)
     names = sorted({n.deck for n in notes} | set(descriptions))
     ids = itertools.count(timestamp * 1000)
-    note_rows: list[tuple[Any, ...]] = []
     card_rows: list[tuple[Any, ...]] = []
     model_deck: dict[str, int] = {}
     by_deck: dict[str, list[NoteSpec]] = {name: [] for name in names}
     for spec in notes:
         by_deck[spec.deck].append(spec)
-    for name in names:
-        did = deck_id(name)
-        for spec in by_deck[name]:
-            model = models[spec.kind]
-            model_deck.setdefault(spec.kind, did)
-            note = genanki.Note(model=model, fields=list(spec.fields), guid=spec.guid)
-            nid = next(ids)
-            tags = f" {' '.join(spec.tags)} "
-            fields = "\x1f".join(spec.fields)
-            note_rows.append(
-                (nid, spec.guid, model.model_id, spec.mod, -1, tags, fields, note.sort_field,
-                 0, 0, "")
-            )  # fmt: skip
-            for card in note.cards:
-                card_rows.append(
-                    (next(ids), nid, did, card.ord, spec.mod, -1, 0, 0, 0, 0, 0, 0, 0, 0,
-                     0, 0, 0, "")
-                )  # fmt: skip
-    cursor.executemany("INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?)", note_rows)
+
+    def note_rows() -> Iterator[tuple[Any, ...]]:
+        # A generator, so that each note's joined fields exist only until inserted.
+        for name in names:
+            did = deck_id(name)
+            for spec in by_deck[name]:
+                model = models[spec.kind]
+                model_deck.setdefault(spec.kind, did)
+                nid = next(ids)
+                yield (nid, spec.guid, model.model_id, spec.mod, -1,
+                       f" {' '.join(spec.tags)} ", "\x1f".join(spec.fields),
+                       spec.fields[model.sort_field_index], 0, 0, "")  # fmt: skip
+                for ord_ in card_ords(spec):
+                    card_rows.append(
+                        (next(ids), nid, did, ord_, spec.mod, -1, 0, 0, 0, 0, 0, 0, 0, 0,
+                         0, 0, 0, "")
+                    )  # fmt: skip
+
+    cursor.executemany("INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?)", note_rows())
     cursor.executemany("INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", card_rows)
 
     (decks_json,) = cursor.execute("SELECT decks FROM col").fetchone()
@@ -265,11 +288,22 @@ def _write_collection(
     )
 
 
-def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+def _zip_info(name: str) -> zipfile.ZipInfo:
+    """Entry metadata fixed, so that the same content always zips to the same bytes."""
     info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
-    archive.writestr(info, data, compresslevel=ZIP_LEVEL)
+    return info
+
+
+def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    archive.writestr(_zip_info(name), data, compresslevel=ZIP_LEVEL)
+
+
+def _add_file(archive: zipfile.ZipFile, name: str, path: Path) -> None:
+    """Stream a file into the archive."""
+    with path.open("rb") as source, archive.open(_zip_info(name), "w") as target:
+        shutil.copyfileobj(source, target, 1 << 20)
 
 
 # Reading a package back (used by `cardsmith preview`, which shows exactly what was packed).

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import multiprocessing.context
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -114,12 +116,25 @@ def _render_missing(
         return results
     chunks = [cards[i : i + CHUNK_SIZE] for i in range(0, len(cards), CHUNK_SIZE)]
     out: list[CardResult] = []
-    with ProcessPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=_context()) as pool:
         for chunk_results in pool.map(render_cards, repeat(root), repeat(allow_html), chunks):
             out.extend(chunk_results)
             if progress:
                 progress(done_before + len(out), total)
     return out
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """Workers start from a small server process, not as copies of this (large) one.
+
+    A forked copy of the build process would carry every parsed card in its memory;
+    forkserver (POSIX) or spawn starts them with only cardsmith's modules loaded.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["cardsmith.build"])
+        return context
+    return multiprocessing.get_context("spawn")
 
 
 def render_decks(
@@ -319,7 +334,7 @@ def _unchanged(path: Path, recorded: tuple[str, str] | None, fingerprint: str) -
 TEMP_SUFFIX = ".cardsmith-tmp"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes | Iterable[bytes]) -> None:
     """Write to a temporary file beside path, then rename it into place.
 
     Readers see the old file or the new one, never a part; two builds writing the
@@ -330,7 +345,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for chunk in [data] if isinstance(data, bytes) else data:
+                handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
         Path(tmp).chmod(0o644)

@@ -108,6 +108,10 @@ class _Progress:
             self.bar.stop()
 
 
+def _cards(count: int) -> str:
+    return f"{count} card" if count == 1 else f"{count} cards"
+
+
 def _build_once(
     paths: list[Path],
     out: Path,
@@ -132,7 +136,7 @@ def _build_once(
         typer.echo(f"note: the build cache was {result.cache_status}; rendered everything anew")
     for output in result.outputs:
         verb = "wrote" if output.data is not None else "unchanged"
-        typer.echo(f"{verb} {output.path} ({output.cards} cards)")
+        typer.echo(f"{verb} {output.path} ({_cards(output.cards)})")
     return True
 
 

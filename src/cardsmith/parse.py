@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,8 +21,13 @@ CARD_MARKERS = {"reverse"}
 _FENCE_RE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _ATTRS_RE = re.compile(r"\{(?P<attrs>[#.][^{}]*)\}\s*$")
 _VALID_ID_RE = re.compile(r"^\w[\w.-]*$")
-_H1_RE = re.compile(r" {0,3}#(\s|$)")
-_H2_RE = re.compile(r" {0,3}##(\s|$)")
+# The lines that give a body its structure: fences, and `#` or `##` headings.
+_EVENT_RE = re.compile(
+    r"^(?P<indent> {0,3})(?:(?P<fence>`{3,}|~{3,})(?P<info>[^\n]*)"
+    r"|(?P<hashes>##?)(?:[ \t]+(?P<rest>[^\n]*))?[ \t]*)$",
+    re.MULTILINE,
+)
+_NON_BLANK_RE = re.compile(r"\S")
 _CLOSING_HASHES_RE = re.compile(r"\s+#+\s*$")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAG_RE = re.compile(r"^[^\s\"]+$")
@@ -270,41 +276,71 @@ def parse_topic_file(
     return TopicFile(path=path, level=level, topic=topic, tags=tags, mtime=mtime, cards=cards)
 
 
+@dataclass
+class _Fence:
+    """A fenced code block found in a body: offsets of its lines, and its info string."""
+
+    line: int
+    start: int  # offset of the opening line
+    open_end: int  # offset of the end of the opening line
+    indent: str
+    marks: str
+    info: str
+    close_start: int | None = None  # offset of the closing line, None if never closed
+
+
 def parse_cards(
     path: Path, body: str, first_line: int, report: Report, reverse: bool = False
 ) -> tuple[str | None, tuple[Card, ...]]:
-    """The `# ` title and the `## ` cards of a Markdown body."""
-    title: str | None = None
-    heads: list[tuple[int, str]] = []  # (index into lines, heading text)
-    lines = list(scan(body, first_line))
-    stray: Line | None = None
-    for index, line in enumerate(lines):
-        text = line.text
-        if line.kind != "text":
-            if not heads and stray is None:
-                stray = line
-        elif text[:1] in ("#", " ") and _H2_RE.match(text):  # a cheap test first: hot loop
-            heads.append((index, _strip_closing_hashes(text.strip()[2:])))
-        elif not heads and title is None and _H1_RE.match(text):
-            title = _strip_closing_hashes(text.strip()[1:]) or None
-        elif not heads and text.strip() and stray is None:
-            stray = line
-    if stray is not None:
-        report.warning(
-            path, stray.number, "text before the first '## ' question is not on any card"
-        )
-    opened = [ln for ln in lines if ln.kind in ("open", "close")]
-    if opened and opened[-1].kind == "open":
+    """The `# ` title and the `## ` cards of a Markdown body.
+
+    Only fence lines and `#`/`##` headings matter for the structure, so one regular
+    expression finds those and everything else is sliced, not walked line by line.
+    """
+    fences: list[_Fence] = []
+    heads: list[tuple[int, int, int, str]] = []  # (line, start offset, end offset, text)
+    title: tuple[int, str] | None = None  # (line, text) of the `# ` before the first card
+    open_fence: _Fence | None = None
+    line, last = first_line, 0
+    for event in _EVENT_RE.finditer(body):
+        line += body.count("\n", last, event.start())
+        last = event.start()
+        marks = event["fence"]
+        if open_fence is not None:
+            if (
+                marks
+                and marks[0] == open_fence.marks[0]
+                and len(marks) >= len(open_fence.marks)
+                and not event["info"].strip()
+            ):
+                open_fence.close_start = event.start()
+                open_fence = None
+        elif marks:
+            if marks[0] == "`" and "`" in event["info"]:
+                continue  # not a fence: an inline code span at the start of a line
+            open_fence = _Fence(
+                line, event.start(), event.end(), event["indent"], marks, event["info"]
+            )
+            fences.append(open_fence)
+        elif event["hashes"] == "##":
+            heads.append(
+                (line, event.start(), event.end(), _strip_closing_hashes(event["rest"] or ""))
+            )
+        elif not heads and title is None:
+            title = (line, _strip_closing_hashes(event["rest"] or ""))
+
+    first_card = heads[0][1] if heads else len(body)
+    _warn_stray(path, body, first_line, first_card, title, report)
+    if open_fence is not None:
         report.warning(
             path,
-            opened[-1].number,
+            open_fence.line,
             "code fence is never closed: everything after it, later '## ' headings too, is code",
         )
 
     cards: list[Card] = []
-    for n, (index, heading) in enumerate(heads):
-        end = heads[n + 1][0] if n + 1 < len(heads) else len(lines)
-        line_no = lines[index].number
+    for n, (line_no, _, head_end, heading) in enumerate(heads):
+        end = heads[n + 1][1] if n + 1 < len(heads) else len(body)
         question, explicit_id, card_reverse = heading, None, reverse
         match = _ATTRS_RE.search(heading)
         if match:
@@ -317,11 +353,12 @@ def parse_cards(
         if not question:
             report.error(path, line_no, "card has no question text")
             continue
-        answer_lines = lines[index + 1 : end]
-        answer, blocks = _answer_and_blocks(path, answer_lines)
-        if not answer.strip():
+        content = _NON_BLANK_RE.search(body, head_end, end)
+        if content is None:
             report.error(path, line_no, f"question has an empty answer: {question}")
             continue
+        inside = [f for f in fences if head_end < f.start < end]
+        answer, blocks = _answer_and_blocks(path, body, head_end, end, inside)
         cards.append(
             Card(
                 path=path,
@@ -329,7 +366,7 @@ def parse_cards(
                 question=question,
                 explicit_id=explicit_id,
                 answer=answer,
-                answer_line=next(ln.number for ln in answer_lines if ln.text.strip()),
+                answer_line=line_no + body.count("\n", head_end, content.start()),
                 code_blocks=blocks,
                 reverse=card_reverse,
             )
@@ -339,11 +376,31 @@ def parse_cards(
             cards.pop()
         elif cards[-1].kind == "cloze":
             for cloze in CLOZE_RE.finditer(answer):
+                if int(cloze["n"]) == 0:
+                    report.error(path, line_no, "cloze numbers start at c1 ({{c0::...}} found)")
+                    cards.pop()
+                    break
                 if not cloze["answer"].strip():
                     report.error(path, line_no, f"empty cloze {{{{c{cloze['n']}::}}}}")
                     cards.pop()
                     break
-    return title, tuple(cards)
+    return title[1] or None if title else None, tuple(cards)
+
+
+def _warn_stray(
+    path: Path,
+    body: str,
+    first_line: int,
+    first_card: int,
+    title: tuple[int, str] | None,
+    report: Report,
+) -> None:
+    """Warn about the first text before the first question that no card will show."""
+    for offset, text in enumerate(body[:first_card].split("\n")):
+        number = first_line + offset
+        if text.strip() and not (title is not None and number == title[0]):
+            report.warning(path, number, "text before the first '## ' question is not on any card")
+            return
 
 
 def _heading_attrs(
@@ -372,29 +429,25 @@ def _strip_closing_hashes(text: str) -> str:
     return _CLOSING_HASHES_RE.sub("", text).strip()
 
 
-def _answer_and_blocks(path: Path, lines: list[Line]) -> tuple[str, tuple[CodeBlock, ...]]:
+def _answer_and_blocks(
+    path: Path, body: str, start: int, end: int, fences: list[_Fence]
+) -> tuple[str, tuple[CodeBlock, ...]]:
     """The answer's Markdown (fence info reduced to the language) and its code blocks."""
-    out: list[str] = []
+    pieces: list[str] = []
     blocks: list[CodeBlock] = []
-    current: tuple[int, str, tuple[str, ...]] | None = None
-    body: list[str] = []
-    for line in [*lines, Line(0, "", "end")]:
-        text = line.text
-        if current is not None and line.kind in ("close", "end"):
-            number, language, flags = current
-            blocks.append(CodeBlock(path, number, language, flags, "".join(f"{b}\n" for b in body)))
-            current = None
-        if line.kind == "end":
-            break
-        if line.kind == "open":
-            match = _FENCE_RE.match(text)
-            assert match is not None
-            info = match["info"].strip()
-            words = [] if info.startswith("{") else info.split()
-            language = words[0].lstrip(".") if words else ""
-            current, body = (line.number, language, tuple(words[1:])), []
-            text = f"{match['indent']}{match['fence']}{language}"
-        elif line.kind == "code":
-            body.append(text)
-        out.append(text)
-    return "\n".join(out).strip("\n") + "\n", tuple(blocks)
+    position = start
+    for fence in fences:
+        info = fence.info.strip()
+        words = [] if info.startswith("{") else info.split()
+        language = words[0].lstrip(".") if words else ""
+        code_end = fence.close_start if fence.close_start is not None else end
+        code = body[fence.open_end + 1 : code_end] if fence.open_end < code_end else ""
+        if fence.close_start is None and code and not code.endswith("\n"):
+            code += "\n"
+        blocks.append(CodeBlock(path, fence.line, language, tuple(words[1:]), code))
+        if words:  # the directives after the language are for tools, not for Markdown
+            pieces.append(body[position : fence.start])
+            pieces.append(f"{fence.indent}{fence.marks}{language}")
+            position = fence.open_end
+    pieces.append(body[position:end])
+    return "".join(pieces).strip("\n") + "\n", tuple(blocks)
