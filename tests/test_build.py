@@ -39,7 +39,9 @@ def test_build_leaves_no_temporary_files(cli: Callable[..., object], tmp_path: P
         "sample-deck-intermediate.apkg",
         "sample-deck.apkg",
     ]
-    assert [p.name for p in (out / ".cardsmith-cache").iterdir()] == ["render-cache.json"]
+    cache = sorted(p.name for p in (out / ".cardsmith-cache").iterdir())
+    assert len(cache) == 4 and "packages.json" in cache  # one file per source file
+    assert all(name.endswith(".json") for name in cache)
 
 
 def test_failed_write_keeps_old_package_and_removes_temp(

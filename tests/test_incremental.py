@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cardsmith.cache import CACHE_DIR, CACHE_FILE
+from cardsmith.cache import CACHE_DIR, CARDS_PREFIX
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sample"
 EPOCH = "1700000000"
@@ -94,7 +94,11 @@ def test_corrupt_or_stale_cache_is_detected_and_rebuilt(
 ) -> None:
     out = tmp_path / "out"
     run(cli, sample, "--out", out)
-    cache = out / CACHE_DIR / CACHE_FILE
+    (cache,) = [
+        p
+        for p in (out / CACHE_DIR).glob(f"{CARDS_PREFIX}*.json")
+        if b"Generated 7?" in p.read_bytes()
+    ]
     data = cache.read_bytes()
     header, _, payload = data.partition(b"\n")
     if damage == "flip-byte":
@@ -173,3 +177,16 @@ def test_watch_rebuilds_on_change_with_cold_build_bytes(sample: Path, tmp_path: 
     )  # fmt: skip
     assert done.returncode == 0
     assert packages(out) == packages(reference)
+
+
+def test_deleted_source_drops_its_cache_file_and_cards(
+    cli: Callable[..., object], sample: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    run(cli, sample, "--out", out)
+    before = sorted((out / CACHE_DIR).glob(f"{CARDS_PREFIX}*.json"))
+    (sample / "advanced" / "generated.md").unlink()
+    run(cli, sample, "--out", out)
+    after = sorted((out / CACHE_DIR).glob(f"{CARDS_PREFIX}*.json"))
+    assert len(after) == len(before) - 1
+    assert packages(out) == cold(cli, sample, tmp_path / "cold")

@@ -293,6 +293,9 @@ def _zip_info(name: str) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
+    # ZipFile.open(info, "w") takes the level from the entry, not the archive (the
+    # attribute is named so in 3.11 and 3.12, an alias of compress_level from 3.13).
+    info._compresslevel = ZIP_LEVEL  # type: ignore[attr-defined]
     return info
 
 

@@ -179,7 +179,7 @@ def render_decks(
         for index, new in zip(missing, fresh, strict=True):
             results[index] = new
             if cache and not any(sev == "error" for _, sev, _ in new.diagnostics):
-                cache.put(keys[index], new)
+                cache.put(keys[index], new, where[items[index][1].path])
         cards = []
         for (topic_file, card), result in zip(items, results, strict=True):
             assert result is not None

@@ -1,9 +1,9 @@
 """The build cache under the output folder: rendered cards and the packages last written.
 
-Nothing in it is trusted blindly. The file carries a checksum of its content and a
+Nothing in it is trusted blindly. Each file carries a checksum of its content and a
 fingerprint of everything that changes the HTML (cardsmith's own rendering code,
 Markdown, Pygments and nh3 versions, styles, settings); a file that fails either check
-is dropped whole and the build renders from scratch. A cached card is used only if
+is dropped and its cards are rendered again. A cached card is used only if
 every image it packaged still has the same content.
 """
 
@@ -24,8 +24,9 @@ import pygments
 from cardsmith import __version__
 
 CACHE_DIR = ".cardsmith-cache"
-CACHE_FILE = "render-cache.json"
-FORMAT = 1
+CARDS_PREFIX = "cards-"
+PACKAGES_FILE = "packages.json"
+FORMAT = 2
 
 # Modules whose code decides the HTML of a card (and so the validity of cached HTML).
 _RENDER_MODULES = ("render", "parse", "model")
@@ -75,85 +76,133 @@ class CardResult:
 
 @dataclass
 class BuildCache:
-    """Rendered cards by key, and per package: (fingerprint, sha256 of the bytes written)."""
+    """Rendered cards by key, and per package: (fingerprint, sha256 of the bytes written).
+
+    On disk, one file per source file (its cards) and one for the packages, so that a
+    rebuild after an edit rewrites only what changed. Each file is three lines: a
+    header (format, fingerprint), the JSON payload, and a trailer with the payload's
+    SHA-256.
+    """
 
     directory: Path | None
     fingerprint: str
     cards: dict[str, CardResult] = field(default_factory=dict)
     packages: dict[str, tuple[str, str]] = field(default_factory=dict)
     status: str = "new"  # new, loaded, stale (other fingerprint) or corrupt
-    _used: set[str] = field(default_factory=set)
+    _shard_of: dict[str, str] = field(default_factory=dict)  # card key -> source file
+    _loaded: dict[str, set[str]] = field(default_factory=dict)  # source file -> its keys
+    _used: dict[str, set[str]] = field(default_factory=dict)  # the same, for this build
+    _dirty: set[str] = field(default_factory=set)
 
     @classmethod
     def load(cls, directory: Path | None, fingerprint: str) -> BuildCache:
-        """The cache in directory, or an empty one if it is missing, stale or corrupt."""
+        """The cache in directory; what is missing, stale or corrupt is left out."""
         cache = cls(directory, fingerprint)
-        if directory is None:
+        if directory is None or not directory.is_dir():
             return cache
-        path = directory / CACHE_FILE
-        try:
-            header, _, rest = path.read_bytes().partition(b"\n")
-        except FileNotFoundError:
-            return cache
-        except OSError:
+        problems: set[str] = set()
+        for path in sorted(directory.glob(f"{CARDS_PREFIX}*.json")):
+            state, data = _read_checked(path, fingerprint)
+            if data is None:
+                problems.add(state)
+                continue
+            try:
+                shard = str(data["source"])
+                keys = set()
+                for key, value in data["cards"].items():
+                    cache.cards[key] = CardResult.from_json(value)
+                    cache._shard_of[key] = shard
+                    keys.add(key)
+                cache._loaded[shard] = keys
+            except (KeyError, TypeError, ValueError, AttributeError):
+                problems.add("corrupt")
+        state, data = _read_checked(directory / PACKAGES_FILE, fingerprint)
+        if data is not None:
+            try:
+                cache.packages = {k: (str(v[0]), str(v[1])) for k, v in data.items()}
+            except (TypeError, ValueError, IndexError, AttributeError):
+                problems.add("corrupt")
+        elif state != "missing":
+            problems.add(state)
+        if "corrupt" in problems:
             cache.status = "corrupt"
-            return cache
-        try:
-            meta = json.loads(header)
-            if meta.get("format") != FORMAT or meta.get("fingerprint") != fingerprint:
-                cache.status = "stale"
-                return cache
-            payload, _, trailer = rest.rpartition(b"\n")
-            if hashlib.sha256(payload).hexdigest() != json.loads(trailer).get("sha256"):
-                raise ValueError("checksum mismatch")
-            data = json.loads(payload)
-            cache.cards = {k: CardResult.from_json(v) for k, v in data["cards"].items()}
-            cache.packages = {k: (str(v[0]), str(v[1])) for k, v in data["packages"].items()}
-        except (ValueError, KeyError, TypeError, AttributeError):
-            cache.cards, cache.packages, cache.status = {}, {}, "corrupt"
-            return cache
-        cache.status = "loaded"
+        elif "stale" in problems:
+            cache.status = "stale"
+        elif cache.cards or cache.packages:
+            cache.status = "loaded"
         return cache
 
     def get(self, key: str) -> CardResult | None:
         found = self.cards.get(key)
         if found is not None:
-            self._used.add(key)
+            self._used.setdefault(self._shard_of[key], set()).add(key)
         return found
 
-    def put(self, key: str, result: CardResult) -> None:
+    def put(self, key: str, result: CardResult, source: str) -> None:
         self.cards[key] = result
-        self._used.add(key)
+        self._shard_of[key] = source
+        self._used.setdefault(source, set()).add(key)
+        self._dirty.add(source)
 
     def save(self, write: Any) -> None:
-        """Write the cache with write(path, chunks), keeping only entries this build used.
-
-        Three lines: a header (format, fingerprint), the JSON payload, and a trailer with
-        the payload's SHA-256. The payload is made one card at a time, so that a large
-        deck's cache never sits in memory twice.
-        """
+        """Write what changed with write(path, chunks); keep only entries this build used."""
         if self.directory is None:
             return
+        wanted = set()
+        for source, keys in sorted(self._used.items()):
+            path = self.directory / f"{CARDS_PREFIX}{_short_hash(source)}.json"
+            wanted.add(path.name)
+            if source in self._dirty or keys != self._loaded.get(source) or not path.exists():
+                write(path, self._chunks(_card_payload(source, keys, self.cards)))
+        write(
+            self.directory / PACKAGES_FILE,
+            self._chunks(iter([json.dumps(self.packages, sort_keys=True).encode()])),
+        )
+        for old in self.directory.glob("*.json"):  # cards of deleted files, older formats
+            if old.name not in wanted and old.name != PACKAGES_FILE:
+                old.unlink(missing_ok=True)
+
+    def _chunks(self, payload: Iterator[bytes]) -> Iterator[bytes]:
         header = json.dumps({"format": FORMAT, "fingerprint": self.fingerprint}).encode()
-        keys = sorted(k for k in self._used if k in self.cards)
+        digest = hashlib.sha256()
+        yield header + b"\n"
+        for chunk in payload:
+            digest.update(chunk)
+            yield chunk
+        yield b"\n" + json.dumps({"sha256": digest.hexdigest()}).encode()
 
-        def chunks() -> Iterator[bytes]:
-            digest = hashlib.sha256()
 
-            def hashed(data: bytes) -> bytes:
-                digest.update(data)
-                return data
+def _card_payload(source: str, keys: set[str], cards: dict[str, CardResult]) -> Iterator[bytes]:
+    """The JSON of one source file's cards, made one card at a time."""
+    yield b'{"source": ' + json.dumps(source).encode() + b', "cards": {'
+    for n, key in enumerate(sorted(keys)):
+        value = json.dumps(cards[key].to_json(), ensure_ascii=False)
+        yield f'{"," if n else ""}"{key}": {value}'.encode()
+    yield b"}}"
 
-            yield header + b"\n"
-            packages = json.dumps(self.packages, sort_keys=True).encode()
-            yield hashed(b'{"packages": ' + packages + b', "cards": {')
-            for n, key in enumerate(keys):
-                value = json.dumps(self.cards[key].to_json(), ensure_ascii=False)
-                yield hashed(f'{"," if n else ""}"{key}": {value}'.encode())
-            yield hashed(b"}}")
-            yield b"\n" + json.dumps({"sha256": digest.hexdigest()}).encode()
 
-        write(self.directory / CACHE_FILE, chunks())
+def _read_checked(path: Path, fingerprint: str) -> tuple[str, Any]:
+    """(state, payload): state is "ok", "missing", "stale" or "corrupt"; payload or None."""
+    try:
+        header, _, rest = path.read_bytes().partition(b"\n")
+    except FileNotFoundError:
+        return "missing", None
+    except OSError:
+        return "corrupt", None
+    try:
+        meta = json.loads(header)
+        if meta.get("format") != FORMAT or meta.get("fingerprint") != fingerprint:
+            return "stale", None
+        payload, _, trailer = rest.rpartition(b"\n")
+        if hashlib.sha256(payload).hexdigest() != json.loads(trailer).get("sha256"):
+            return "corrupt", None
+        return "ok", json.loads(payload)
+    except (ValueError, AttributeError, TypeError):
+        return "corrupt", None
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def card_key(fingerprint: str, *parts: str | int | bool) -> str:
