@@ -143,3 +143,36 @@ def test_claims_checker_catches_wrong_output() -> None:
     assert not output_matches("2\n", claimed_output("print(1 + 1)  # -> 3\n") or [])
     assert not output_matches("1\n2\n", ["1 2"])
     assert output_matches("1\n2\n", ["1", "2"])
+
+
+def test_shipped_deck_imports_into_anki_as_a_learner_sees_it(
+    cli: Callable[..., object], tmp_path: Path
+) -> None:
+    """The built deck in a real collection: every card in Deck::N. Level::Topic, rendered."""
+    from .ankihelp import AnkiCollection
+
+    result = cli("build", CONTENT, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    (deck,) = DECKS
+    col = AnkiCollection(tmp_path / "anki" / "c.anki2")
+    try:
+        log = col.import_package(tmp_path / "out" / "python-interview.apkg")
+        assert (log.new, log.conflicting, log.missing_notetype) == (deck.card_count, 0, 0)
+        for level in ("basic", "intermediate", "advanced"):
+            level_log = col.import_package(tmp_path / "out" / f"python-interview-{level}.apkg")
+            assert level_log.new == 0  # same GUIDs in the level packages
+        per_deck = col.cards_per_deck()
+        expected: dict[str, int] = {}
+        for topic_file in deck.files:
+            name = (
+                f"Python Interview::{deck.config.level_title(topic_file.level)}::{topic_file.topic}"
+            )
+            expected[name] = expected.get(name, 0) + len(topic_file.cards)
+        assert per_deck == expected
+        for question, answer in col.rendered():
+            front = question.split("</style>")[-1]
+            assert 'class="cs-front"' in front and "{#" not in front
+            assert "template" not in front.lower()
+            assert 'class="cs-back"' in answer
+    finally:
+        col.close()
