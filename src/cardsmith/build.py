@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import multiprocessing.context
@@ -107,18 +108,16 @@ def _render_missing(
 ) -> list[CardResult]:
     """Render cards serially or spread over worker processes; the results are the same."""
     workers = default_jobs() if jobs is None else jobs
-    if workers <= 1 or (jobs is None and len(cards) < PARALLEL_THRESHOLD):
-        results = []
-        for start in range(0, len(cards), CHUNK_SIZE):
-            results.extend(render_cards(root, allow_html, cards[start : start + CHUNK_SIZE]))
-            if progress:
-                progress(done_before + len(results), total)
-        return results
+    serial = workers <= 1 or (jobs is None and len(cards) < PARALLEL_THRESHOLD)
     chunks = [cards[i : i + CHUNK_SIZE] for i in range(0, len(cards), CHUNK_SIZE)]
     out: list[CardResult] = []
-    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=_context()) as pool:
-        for chunk_results in pool.map(render_cards, repeat(root), repeat(allow_html), chunks):
-            out.extend(chunk_results)
+    with contextlib.ExitStack() as stack:
+        mapper: Callable[..., Iterable[list[CardResult]]] = map
+        if not serial and chunks:
+            pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=_context())
+            mapper = stack.enter_context(pool).map
+        for results in mapper(render_cards, repeat(root), repeat(allow_html), chunks):
+            out.extend(results)
             if progress:
                 progress(done_before + len(out), total)
     return out

@@ -40,10 +40,6 @@ class Line(NamedTuple):
     text: str
     kind: str  # "text", or "open", "code", "close" for the lines of a fenced block
 
-    @property
-    def in_fence(self) -> bool:
-        return self.kind != "text"
-
 
 def read_text(path: Path, report: Report) -> str | None:
     """A file's text as UTF-8 (BOM dropped, line endings made `\\n`), or None after reporting."""
