@@ -335,8 +335,15 @@ def parse_cards(
         )
 
     cards: list[Card] = []
+    next_fence = 0  # fences and headings are both in body order: walk them together
     for n, (line_no, _, head_end, heading) in enumerate(heads):
         end = heads[n + 1][1] if n + 1 < len(heads) else len(body)
+        while next_fence < len(fences) and fences[next_fence].start < head_end:
+            next_fence += 1  # before this card: text no card shows (warned about above)
+        first_fence = next_fence
+        while next_fence < len(fences) and fences[next_fence].start < end:
+            next_fence += 1
+        inside = fences[first_fence:next_fence]
         question, explicit_id, card_reverse = heading, None, reverse
         match = _ATTRS_RE.search(heading)
         if match:
@@ -353,7 +360,6 @@ def parse_cards(
         if content is None:
             report.error(path, line_no, f"question has an empty answer: {question}")
             continue
-        inside = [f for f in fences if head_end < f.start < end]
         answer, blocks = _answer_and_blocks(path, body, head_end, end, inside)
         cards.append(
             Card(
