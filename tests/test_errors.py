@@ -193,3 +193,42 @@ def test_failed_build_leaves_earlier_outputs_untouched(
     (root / "t.md").write_text(GOOD + "\n## Broken?\n", encoding="utf-8")
     assert cli("build", root, "--out", out).exit_code == 1  # type: ignore[attr-defined]
     assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_out_that_is_a_file_is_a_usage_error(
+    cli: Callable[..., object], tree: Callable[[Tree], Path], tmp_path: Path
+) -> None:
+    root = tree({"deck.toml": SAMPLE_TOML, "t.md": GOOD})
+    (tmp_path / "taken").write_text("not a folder")
+    result = cli("build", root, "--out", tmp_path / "taken")
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert "Invalid value for '--out'" in result.output  # type: ignore[attr-defined]
+
+
+def test_disk_failure_is_one_line_not_a_traceback(
+    cli: Callable[..., object],
+    tree: Callable[[Tree], Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cardsmith import build
+
+    def full(path: Path, data: object) -> None:
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(build, "write_atomic", full)
+    root = tree({"deck.toml": SAMPLE_TOML, "t.md": GOOD})
+    result = cli("build", root, "--out", tmp_path / "out")
+    assert result.exit_code == 1  # type: ignore[attr-defined]
+    assert result.stderr.strip() == (  # type: ignore[attr-defined]
+        f"cardsmith: error: cannot write {tmp_path / 'out' / 'sample-deck.apkg'}: "
+        "No space left on device"
+    )
+
+
+def test_a_file_that_is_not_a_deck(cli: Callable[..., object], tmp_path: Path) -> None:
+    stray = tmp_path / "notes.txt"
+    stray.write_text("hello")
+    result = cli("check", stray)
+    assert result.exit_code == 1  # type: ignore[attr-defined]
+    assert f"{stray}:1: error: not a deck" in result.stderr  # type: ignore[attr-defined]

@@ -127,10 +127,14 @@ def _build_once(
     try:
         result = build_decks(paths, out, strict, allow_html, jobs, use_cache, progress)
     except ContentError as error:
-        progress.close()
         _fail(error)
         return False
-    progress.close()
+    except OSError as error:  # the disk, not the content: full, read-only, not a folder
+        where = error.filename or out
+        typer.echo(f"cardsmith: error: cannot write {where}: {error.strerror or error}", err=True)
+        return False
+    finally:
+        progress.close()
     _print_report(result.report)
     if result.cache_status in ("stale", "corrupt"):
         typer.echo(f"note: the build cache was {result.cache_status}; rendered everything anew")
@@ -144,7 +148,8 @@ def _build_once(
 def build(
     paths: PathsArg = None,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder to write the .apkg files to.")
+        Path,
+        typer.Option("--out", "-o", file_okay=False, help="Folder to write the .apkg files to."),
     ] = Path("build"),
     strict: StrictOpt = False,
     allow_html: AllowHtmlOpt = False,
@@ -253,7 +258,12 @@ def ids(
     for new in planned:
         typer.echo(f"{new.path}:{new.line}: {{#{new.card_id}}}")
     if write:
-        changed = apply_ids(planned)
+        try:
+            changed = apply_ids(planned)
+        except OSError as error:
+            where = error.filename or "a source file"
+            typer.echo(f"cardsmith: error: cannot write {where}: {error.strerror}", err=True)
+            raise typer.Exit(1) from None
         typer.echo(f"added {len(planned)} id(s) in {len(changed)} file(s)")
     elif planned:
         typer.echo(f"{len(planned)} card(s) without an id; run with --write to add them")

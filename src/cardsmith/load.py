@@ -30,6 +30,9 @@ def discover(paths: list[Path], report: Report) -> dict[Path, list[Path]]:
         if not path.exists():
             report.error(path, 1, "no such file or folder")
             continue
+        if path.is_file() and path.suffix != ".md" and path.name != DECK_FILE:
+            report.error(path, 1, "not a deck: give a folder, a deck.toml or a .md file")
+            continue
         files = _walk(path) if path.is_dir() else [path]
         tomls = [f for f in files if f.name == DECK_FILE]
         if path.is_file() and path.suffix == ".md":
