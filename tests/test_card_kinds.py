@@ -269,3 +269,16 @@ def test_card_ords_match_genanki(kind: str, fields: tuple[str, ...]) -> None:
     spec = apkg.NoteSpec("g", "D", kind, fields, (), 1)
     note = genanki.Note(model=apkg.note_types("")[kind], fields=list(fields))
     assert apkg.card_ords(spec) == sorted(card.ord for card in note.cards)
+
+
+def test_answer_holding_the_split_marker_still_renders_both_sides(tmp_path: Path) -> None:
+    """Question and answer go through Markdown together; a marker clash falls back to two."""
+    from cardsmith.parse import parse_cards
+    from cardsmith.render import _SPLIT
+
+    report = Report()
+    body = f"## What is `x`?\n\nFirst.\n\n{_SPLIT}\n\nLast.\n"
+    _, cards = parse_cards(tmp_path / "t.md", body, 1, report)
+    rendered = Renderer(MediaStore(), report, tmp_path).render(cards[0])
+    assert rendered.front == "What is <code>x</code>?"
+    assert rendered.back == f"<p>First.</p>\n<p>{_SPLIT}</p>\n<p>Last.</p>"

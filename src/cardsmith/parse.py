@@ -18,7 +18,7 @@ DECK_KEYS = {"name", "id", "levels", "default_level", "description", "tags"}
 FRONT_MATTER_KEYS = {"level", "topic", "tags", "reverse"}
 CARD_MARKERS = {"reverse"}
 
-_FENCE_RE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+FENCE_RE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _ATTRS_RE = re.compile(r"\{(?P<attrs>[#.][^{}]*)\}\s*$")
 _VALID_ID_RE = re.compile(r"^\w[\w.-]*$")
 # The lines that give a body its structure: fences, and `#` or `##` headings.
@@ -63,7 +63,7 @@ def scan(text: str, first_line: int = 1) -> Iterator[Line]:
     fence: str | None = None
     for offset, raw in enumerate(text.split("\n")):
         number = first_line + offset
-        match = _FENCE_RE.match(raw) if ("```" in raw or "~~~" in raw) else None
+        match = FENCE_RE.match(raw) if ("```" in raw or "~~~" in raw) else None
         if fence is None:
             if match and not (match["fence"][0] == "`" and "`" in match["info"]):
                 fence = match["fence"]

@@ -25,7 +25,7 @@ from pygments.util import ClassNotFound
 
 from cardsmith.diagnostics import Report
 from cardsmith.model import CLOZE_RE, Card
-from cardsmith.parse import _FENCE_RE, scan
+from cardsmith.parse import FENCE_RE, scan
 
 LIGHT_STYLE = "xcode"
 LIGHT_BACKGROUND = "#f6f8fa"
@@ -144,7 +144,7 @@ class _FencePreprocessor(Preprocessor):
         language, indent = "", 0
         for line in scan("\n".join(lines)):
             if line.kind == "open":
-                match = _FENCE_RE.match(line.text)
+                match = FENCE_RE.match(line.text)
                 assert match is not None
                 words = match["info"].split()
                 language = words[0].lstrip(".").lower() if words else ""
@@ -302,11 +302,12 @@ class Renderer:
             back = self._convert(card.answer)
         else:
             # One conversion for both sides (Markdown's fixed cost per call is a sixth of a
-            # card's time), split at a paragraph no card can hold; two if it is not found.
+            # card's time), split at a marker paragraph; two conversions should the answer
+            # hold that very paragraph.
             both = self._convert(f"{card.question}\n\n{_SPLIT}\n\n{card.answer}").split(
                 f"<p>{_SPLIT}</p>\n"
             )
-            if len(both) == 2 and _SPLIT not in card.answer:
+            if len(both) == 2:
                 front, back = both[0].strip(), both[1]
             else:
                 front, back = self._convert(card.question), self._convert(card.answer)
