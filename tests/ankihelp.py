@@ -98,6 +98,14 @@ class AnkiCollection:
             counts[name] = counts.get(name, 0) + 1
         return counts
 
+    def study_now(self, deck: str, count: int) -> list[str]:
+        """The questions of the first cards "Study Now" on deck serves (Anki's scheduler)."""
+        did = self.col.decks.id_for_name(deck)
+        assert did is not None
+        self.col.decks.select(did)
+        queued = self.col.sched.get_queued_cards(fetch_limit=count).cards
+        return [self.col.get_card(c.card.id).note().fields[0] for c in queued]
+
     def media_files(self) -> list[str]:
         return sorted(p.name for p in Path(self.col.media.dir()).iterdir())
 

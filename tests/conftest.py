@@ -68,17 +68,18 @@ def every_package_imports_cleanly(
     It must import with nothing conflicting or missing its note type, and Anki's media
     check must find no missing and no unused files.
     """
-    from cardsmith import build
+    from cardsmith import output
 
     written: list[bytes] = []
-    original = build.write_atomic
+    original = output.write_temp
 
-    def recording(path: Path, data: bytes) -> None:
-        original(path, data)
+    def recording(path: Path, data: bytes) -> Path:
+        temp = original(path, data)
         if path.suffix == ".apkg":
             written.append(data)
+        return temp
 
-    monkeypatch.setattr(build, "write_atomic", recording)
+    monkeypatch.setattr(output, "write_temp", recording)
     yield
     for n, data in enumerate(written):
         where = tmp_path_factory.mktemp("anki-check")

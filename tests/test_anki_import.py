@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from .ankihelp import AnkiCollection
+from .conftest import Tree
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sample"
 
@@ -50,17 +51,68 @@ def test_decks_levels_in_study_order_and_cards_per_subdeck(
     assert names == [
         "Sample Deck",
         "Sample Deck::1. Basic",
-        "Sample Deck::1. Basic::Lists and tuples",
+        "Sample Deck::1. Basic::1. Lists and tuples",
         "Sample Deck::2. Intermediate",
-        "Sample Deck::2. Intermediate::Scripts of the world",
+        "Sample Deck::2. Intermediate::1. Scripts of the world",
         "Sample Deck::3. Advanced",
-        "Sample Deck::3. Advanced::Generators",
+        "Sample Deck::3. Advanced::1. Generators",
     ]
     assert collection.cards_per_deck() == {
-        "Sample Deck::1. Basic::Lists and tuples": 3,
-        "Sample Deck::2. Intermediate::Scripts of the world": 2,
-        "Sample Deck::3. Advanced::Generators": 1,
+        "Sample Deck::1. Basic::1. Lists and tuples": 3,
+        "Sample Deck::2. Intermediate::1. Scripts of the world": 2,
+        "Sample Deck::3. Advanced::1. Generators": 1,
     }
+
+
+ORDERED_TOML = """\
+name = "Ordered"
+levels = ["basic", "advanced"]
+description = "Cards in **the author's** order. <script>alert(1)</script>"
+"""
+
+
+def test_study_now_serves_new_cards_in_the_authors_order(
+    cli: Callable[..., object], tree: Callable[[Tree], Path], tmp_path: Path,
+    collection: AnkiCollection,
+) -> None:  # fmt: skip
+    """Level, then topic by file name, then card order in the file: not alphabetical.
+
+    Every deck of the tree arrives expanded, the top deck with its rendered description.
+    """
+    root = tree(
+        {
+            "deck.toml": ORDERED_TOML,
+            "advanced/01-a.md": "---\nlevel: advanced\ntopic: Aardvark\n---\n## Zeta first?\n\nA.\n",
+            "basic/02-later.md": "---\nlevel: basic\ntopic: Apples\n---\n## Beta\n\nB.\n",
+            "basic/01-first.md": (
+                "---\nlevel: basic\ntopic: Zebras\n---\n"
+                "## Zulu comes first\n\nZ.\n\n## Alpha comes second\n\nA.\n"
+            ),
+        }
+    )
+    packages = build(cli, root, tmp_path / "out")
+    log = collection.import_package(packages["ordered.apkg"])
+    assert log.new == 4
+    assert [n for n in collection.deck_names() if n.startswith("Ordered")] == [
+        "Ordered",
+        "Ordered::1. Basic",
+        "Ordered::1. Basic::1. Zebras",
+        "Ordered::1. Basic::2. Apples",
+        "Ordered::2. Advanced",
+        "Ordered::2. Advanced::1. Aardvark",
+    ]
+    assert collection.study_now("Ordered", 10) == [
+        "Zulu comes first",
+        "Alpha comes second",
+        "Beta",
+        "Zeta first?",
+    ]
+    top = collection.col.decks.by_name("Ordered")
+    assert top is not None
+    assert top["desc"] == "<p>Cards in <strong>the author's</strong> order. </p>"
+    for name in ("Ordered", "Ordered::1. Basic", "Ordered::2. Advanced"):
+        deck = collection.col.decks.by_name(name)
+        assert deck is not None and not deck["collapsed"] and not deck["browserCollapsed"]
 
 
 def test_fields_tags_and_highlighting(
@@ -129,7 +181,7 @@ def test_level_package_alone_holds_only_that_level(
     log = collection.import_package(packages["sample-deck-intermediate.apkg"])
     assert log.new == 2
     assert set(collection.cards_per_deck()) == {
-        "Sample Deck::2. Intermediate::Scripts of the world"
+        "Sample Deck::2. Intermediate::1. Scripts of the world"
     }
 
 

@@ -88,7 +88,7 @@ def test_ten_thousand_cards_in_one_file(
     root = _deck(tree, body)
     result = cli("build", root, "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
-    assert "wrote" in result.stdout and "(10000 cards)" in result.stdout  # type: ignore[attr-defined]
+    assert "wrote" in result.stdout and "(10000 notes, 10000 cards)" in result.stdout  # type: ignore[attr-defined]
 
 
 def test_one_megabyte_code_block(

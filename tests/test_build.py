@@ -48,7 +48,7 @@ def test_failed_write_keeps_old_package_and_removes_temp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A write that dies midway leaves the earlier file as it was and no temp file."""
-    from cardsmith import build
+    from cardsmith import output
 
     target = tmp_path / "deck.apkg"
     target.write_bytes(b"old")
@@ -56,9 +56,9 @@ def test_failed_write_keeps_old_package_and_removes_temp(
     def broken_fsync(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(build.os, "fsync", broken_fsync)
+    monkeypatch.setattr(output.os, "fsync", broken_fsync)
     with pytest.raises(OSError):
-        build.write_atomic(target, b"new contents")
+        output.write_atomic(target, b"new contents")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["deck.apkg"]
 

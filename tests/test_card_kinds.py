@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cardsmith import apkg
+from cardsmith import apkg, kinds
 from cardsmith.diagnostics import Report
 from cardsmith.render import MediaStore, Renderer, highlight_code
 
@@ -112,7 +112,7 @@ def test_cloze_note_has_one_card_per_number_and_code_stays_highlighted(
     build_and_import(cli, tree, collection, {"c.md": CLOZE_MD}, tmp_path)
     (note,) = collection.notes()
     assert list(note.fields) == ["Text", "Title", "Source"]
-    assert collection.col.get_note(note.note_id).note_type()["id"] == apkg.CLOZE_NOTE_TYPE_ID  # type: ignore[index]
+    assert collection.col.get_note(note.note_id).note_type()["id"] == kinds.CLOZE.note_type_id  # type: ignore[index]
     cards = cards_of(collection, note.note_id)
     assert len(cards) == 3
     q1, a1 = cards[0]
@@ -167,7 +167,7 @@ def test_reverse_front_matter_makes_two_cards_each_way(
     assert len(cards_of(collection, notes["one way only"].note_id)) == 1
     assert len(cards_of(collection, notes["two ways"].note_id)) == 2
     note_type = collection.col.get_note(notes["two ways"].note_id).note_type()
-    assert note_type["id"] == apkg.REVERSE_NOTE_TYPE_ID  # type: ignore[index]
+    assert note_type["id"] == kinds.REVERSE.note_type_id  # type: ignore[index]
 
 
 def test_math_passes_through_for_anki_mathjax(

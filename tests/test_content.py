@@ -15,6 +15,7 @@ import pytest
 
 from cardsmith.load import load
 from cardsmith.model import CodeBlock
+from cardsmith.notes import subdeck_names
 
 CONTENT = Path(__file__).parent.parent / "content"
 DECK = CONTENT / "python-interview"
@@ -164,9 +165,7 @@ def test_shipped_deck_imports_into_anki_as_a_learner_sees_it(
         per_deck = col.cards_per_deck()
         expected: dict[str, int] = {}
         for topic_file in deck.files:
-            name = (
-                f"Python Interview::{deck.config.level_title(topic_file.level)}::{topic_file.topic}"
-            )
+            name = subdeck_names(deck)[(topic_file.level, topic_file.topic)]
             expected[name] = expected.get(name, 0) + len(topic_file.cards)
         assert per_deck == expected
         for question, answer in col.rendered():

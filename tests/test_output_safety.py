@@ -10,7 +10,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from cardsmith.build import TEMP_SUFFIX, remove_stale_temps
+from cardsmith.output import TEMP_SUFFIX, remove_stale_temps
 
 from .conftest import write_tree
 

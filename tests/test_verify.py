@@ -75,7 +75,7 @@ def test_clean_packages_exit_0_with_decks_note_types_and_media(
     out = result.stdout  # type: ignore[attr-defined]
     assert "ok: 4 package(s), no problems" in out
     assert "sample-deck.apkg: 6 note(s), 6 card(s), 2 media file(s)" in out
-    assert "Sample Deck::1. Basic::Lists and tuples" in out
+    assert "Sample Deck::1. Basic::1. Lists and tuples" in out
     assert "note type  cardsmith basic: 6 note(s)" in out
     assert result.stderr == ""  # type: ignore[attr-defined]
 
@@ -112,7 +112,7 @@ def test_json_output_for_machines(
     assert clean["ok"] is True and clean["problems"] == []
     assert (clean["notes"], clean["cards"], len(clean["media"])) == (6, 6, 2)
     assert {"name": "Sample Deck", "cards": 6} in clean["decks"]
-    assert {"name": "Sample Deck::3. Advanced::Generators", "cards": 1} in clean["decks"]
+    assert {"name": "Sample Deck::3. Advanced::1. Generators", "cards": 1} in clean["decks"]
     assert clean["note_types"] == [{"name": "cardsmith basic", "notes": 6}]
     assert bad["path"] == str(broken)
     assert sorted(p["kind"] for p in bad["problems"]) == [

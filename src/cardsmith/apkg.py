@@ -19,82 +19,13 @@ import genanki
 from genanki.apkg_col import APKG_COL
 from genanki.apkg_schema import APKG_SCHEMA
 
-from cardsmith.model import CLOZE_RE
-
-# Ids and fields are frozen forever: Anki matches note types by id, and a changed field
-# list orphans notes. Only the CSS and templates may change; bump NOTE_TYPE_EPOCH when
-# they do, so that Anki (which applies note-type changes only when newer) takes them.
-BASIC_NOTE_TYPE_ID = 1_763_510_001
-REVERSE_NOTE_TYPE_ID = 1_763_510_002
-CLOZE_NOTE_TYPE_ID = 1_763_510_003
-BASIC_FIELDS = ("Front", "Back", "Source")
-CLOZE_FIELDS = ("Text", "Title", "Source")
-NOTE_TYPE_EPOCH = 1_795_996_800  # 2026-11-24
+from cardsmith import kinds
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # Speed over a few percent of size: the collection is most of a package's bytes.
 ZIP_LEVEL = 1
 # What this module (and so every package it makes) looks like; part of package fingerprints.
 _CODE_HASH = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-
-FRONT_TEMPLATE = '<div class="cs-front">{{Front}}</div>'
-BACK_TEMPLATE = (
-    '<div class="cs-front">{{Front}}</div>\n<hr id="answer">\n'
-    '<div class="cs-back">{{Back}}</div>\n<div class="cs-source">{{Source}}</div>'
-)
-REVERSED_FRONT_TEMPLATE = '<div class="cs-front cs-reversed">{{Back}}</div>'
-REVERSED_BACK_TEMPLATE = (
-    '<div class="cs-front cs-reversed">{{Back}}</div>\n<hr id="answer">\n'
-    '<div class="cs-back">{{Front}}</div>\n<div class="cs-source">{{Source}}</div>'
-)
-CLOZE_FRONT_TEMPLATE = (
-    '<div class="cs-front">{{Title}}</div>\n<div class="cs-back cs-cloze">{{cloze:Text}}</div>'
-)
-CLOZE_BACK_TEMPLATE = CLOZE_FRONT_TEMPLATE + '\n<div class="cs-source">{{Source}}</div>'
-
-BASE_CSS = """\
-.card {
-  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif;
-  font-size: 18px; line-height: 1.45; text-align: left;
-  color: #1b1b1b; background: #ffffff;
-  margin: 0; padding: 12px 14px; overflow-wrap: anywhere;
-}
-.card.nightMode, .card.night_mode, .nightMode .card, .night_mode .card {
-  color: #e6e6e6; background: #1c1c1e;
-}
-.cs-front { font-weight: 600; }
-.cs-back > :first-child { margin-top: 0; }
-hr#answer { border: 0; border-top: 1px solid rgba(127, 127, 127, 0.45); margin: 0.8em 0; }
-code, pre, kbd {
-  font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono",
-    "DejaVu Sans Mono", monospace;
-}
-:not(pre) > code {
-  font-size: 0.9em; padding: 0.05em 0.3em; border-radius: 4px;
-  background: rgba(127, 127, 127, 0.16); overflow-wrap: anywhere;
-}
-.highlight { text-align: left; border-radius: 6px; margin: 0.6em 0; max-width: 100%; }
-.highlight pre {
-  margin: 0; padding: 0.6em 0.75em; overflow-x: auto; white-space: pre;
-  font-size: 15px; line-height: 1.4; text-align: left; overflow-wrap: normal;
-  -webkit-overflow-scrolling: touch;
-}
-.highlight pre code { background: transparent; padding: 0; font-size: inherit; }
-table { border-collapse: collapse; display: block; max-width: 100%; overflow-x: auto; }
-th, td { border: 1px solid rgba(127, 127, 127, 0.5); padding: 0.3em 0.5em;
-  text-align: left; vertical-align: top; }
-blockquote {
-  margin: 0.6em 0; padding-left: 0.8em; border-left: 3px solid rgba(127, 127, 127, 0.5);
-}
-img { max-width: 100%; height: auto; }
-ul, ol { padding-left: 1.4em; }
-a { color: #0b57d0; }
-.nightMode a, .night_mode a { color: #8ab4f8; }
-.cs-source { margin-top: 1.6em; font-size: 12px; opacity: 0.6; }
-.cs-cloze { margin-top: 0.8em; }
-.cloze { font-weight: 700; color: #0b57d0; }
-.nightMode .cloze, .night_mode .cloze { color: #8ab4f8; }
-"""
 
 
 @dataclass(frozen=True)
@@ -107,17 +38,14 @@ class NoteSpec:
     fields: tuple[str, ...]
     tags: tuple[str, ...]
     mod: int
+    # Where the note's first new card stands in the deck's study order (Anki's "due" of a
+    # new card); its other cards follow it.
+    position: int = 0
 
 
 def note_guid(deck_key: str, card_key: str, kind: str = "basic") -> str:
-    """A GUID from the deck's identity, the card's and its kind; never from the answer.
-
-    The kind is part of it (except for plain cards) because a note cannot change its note
-    type on import: a card made two-way or cloze becomes a new note.
-    """
-    if kind == "basic":
-        return str(genanki.guid_for(deck_key, card_key))
-    return str(genanki.guid_for(deck_key, card_key, kind))
+    """A GUID from the deck's identity, the card's and its kind; never from the answer."""
+    return str(genanki.guid_for(*kinds.BY_NAME[kind].guid_parts(deck_key, card_key)))
 
 
 def deck_id(full_name: str) -> int:
@@ -127,41 +55,19 @@ def deck_id(full_name: str) -> int:
 
 
 def note_types(code_css: str) -> dict[str, Any]:
-    """The note type of each kind of card, with their frozen ids and fields."""
-    css = BASE_CSS + code_css
+    """The note type of each kind of card (see kinds.py), as genanki models."""
+    css = kinds.card_css() + code_css
     return {
-        "basic": genanki.Model(
-            BASIC_NOTE_TYPE_ID,
-            "cardsmith basic",
-            fields=[{"name": name} for name in BASIC_FIELDS],
-            templates=[{"name": "Card 1", "qfmt": FRONT_TEMPLATE, "afmt": BACK_TEMPLATE}],
+        kind.name: genanki.Model(
+            kind.note_type_id,
+            kind.note_type_name,
+            fields=[{"name": name} for name in kind.fields],
+            templates=[{"name": t.name, "qfmt": t.front, "afmt": t.back} for t in kind.templates],
             css=css,
-        ),
-        "reverse": genanki.Model(
-            REVERSE_NOTE_TYPE_ID,
-            "cardsmith basic and reversed",
-            fields=[{"name": name} for name in BASIC_FIELDS],
-            templates=[
-                {"name": "Forward", "qfmt": FRONT_TEMPLATE, "afmt": BACK_TEMPLATE},
-                {
-                    "name": "Reverse",
-                    "qfmt": REVERSED_FRONT_TEMPLATE,
-                    "afmt": REVERSED_BACK_TEMPLATE,
-                },
-            ],
-            css=css,
-        ),
-        "cloze": genanki.Model(
-            CLOZE_NOTE_TYPE_ID,
-            "cardsmith cloze",
-            fields=[{"name": name} for name in CLOZE_FIELDS],
-            templates=[
-                {"name": "Cloze", "qfmt": CLOZE_FRONT_TEMPLATE, "afmt": CLOZE_BACK_TEMPLATE}
-            ],
-            css=css,
-            model_type=genanki.Model.CLOZE,
-            sort_field_index=1,
-        ),
+            model_type=genanki.Model.CLOZE if kind.cloze else genanki.Model.FRONT_BACK,
+            sort_field_index=kind.sort_field,
+        )
+        for kind in kinds.KINDS
     }
 
 
@@ -175,9 +81,11 @@ def package_fingerprint(
     digest = hashlib.sha256(_CODE_HASH.encode())
     for note in notes:
         # U+001E/U+001F cannot occur in fields or tags (control characters are refused).
-        parts = [note.guid, note.deck, note.kind, *note.fields, "\x1e", *note.tags, str(note.mod)]
+        parts = [note.guid, note.deck, note.kind, *note.fields, "\x1e", *note.tags,
+                 str(note.mod), str(note.position)]  # fmt: skip
         digest.update(("\x1f".join(parts) + "\x1e\x1e").encode())
-    digest.update(json.dumps([sorted(media), sorted(descriptions.items()), code_css]).encode())
+    digest.update(kinds.note_type_digest().encode() + code_css.encode())
+    digest.update(json.dumps([sorted(media), sorted(descriptions.items())]).encode())
     return digest.hexdigest()
 
 
@@ -189,7 +97,7 @@ def package_bytes(
 ) -> bytes:
     """The .apkg bytes for notes: the same input always gives the same bytes."""
     models = note_types(code_css)
-    timestamp = max([NOTE_TYPE_EPOCH, *(n.mod for n in notes)])
+    timestamp = max([kinds.NOTE_TYPE_EPOCH, *(n.mod for n in notes)])
     buffer = BytesIO()
     # The collection goes through a file, not memory: a serialized in-memory database is
     # one more copy of every card's HTML, and large decks must build in little memory.
@@ -219,14 +127,8 @@ def _write_media(archive: zipfile.ZipFile, media: Mapping[str, bytes]) -> None:
 
 
 def card_ords(spec: NoteSpec) -> list[int]:
-    """The cards a note makes, as genanki's Note decides them (every field is non-empty).
-
-    Plain: one card; reversed: both directions; cloze: one per cloze number (c1 is 0).
-    """
-    if spec.kind == "cloze":
-        numbers = {int(m["n"]) - 1 for m in CLOZE_RE.finditer(spec.fields[0]) if int(m["n"]) > 0}
-        return sorted(numbers) or [0]
-    return [0, 1] if spec.kind == "reverse" else [0]
+    """The cards a note makes, as genanki's Note decides them (every field is non-empty)."""
+    return kinds.BY_NAME[spec.kind].card_ords(spec.fields)
 
 
 def _write_collection(
@@ -245,7 +147,10 @@ def _write_collection(
     """
     cursor.executescript(APKG_SCHEMA)
     cursor.executescript(APKG_COL)
-    names = sorted({n.deck for n in notes} | set(descriptions))
+    # Every deck of the tree, parents too: a parent missing from the package is made by
+    # Anki's importer as a default deck (collapsed, no description).
+    names = sorted({parent for name in {n.deck for n in notes} | set(descriptions)
+                    for parent in _ancestors(name)})  # fmt: skip
     ids = itertools.count(timestamp * 1000)
     card_rows: list[tuple[Any, ...]] = []
     model_deck: dict[str, int] = {}
@@ -266,8 +171,8 @@ def _write_collection(
                        spec.fields[model.sort_field_index], 0, 0, "")  # fmt: skip
                 for ord_ in card_ords(spec):
                     card_rows.append(
-                        (next(ids), nid, did, ord_, spec.mod, -1, 0, 0, 0, 0, 0, 0, 0, 0,
-                         0, 0, 0, "")
+                        (next(ids), nid, did, ord_, spec.mod, -1, 0, 0, spec.position, 0, 0, 0,
+                         0, 0, 0, 0, 0, "")
                     )  # fmt: skip
 
     cursor.executemany("INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?)", note_rows())
@@ -277,7 +182,7 @@ def _write_collection(
     deck_table = json.loads(decks_json)
     for name in names:
         deck = genanki.Deck(deck_id(name), name, descriptions.get(name, ""))
-        deck_table[str(deck.deck_id)] = deck.to_json()
+        deck_table[str(deck.deck_id)] = {**deck.to_json(), "browserCollapsed": False}
     (models_json,) = cursor.execute("SELECT models FROM col").fetchone()
     model_table = json.loads(models_json)
     for kind in sorted(model_deck):
@@ -286,6 +191,12 @@ def _write_collection(
     cursor.execute(
         "UPDATE col SET decks = ?, models = ?", (json.dumps(deck_table), json.dumps(model_table))
     )
+
+
+def _ancestors(name: str) -> list[str]:
+    """A deck and its parents: "A::B::C" -> ["A", "A::B", "A::B::C"]."""
+    parts = name.split("::")
+    return ["::".join(parts[: n + 1]) for n in range(len(parts))]
 
 
 def _zip_info(name: str) -> zipfile.ZipInfo:

@@ -1,25 +1,22 @@
 """The build cache under the output folder: rendered cards and the packages last written.
 
 Nothing in it is trusted blindly. Each file carries a checksum of its content and a
-fingerprint of everything that changes the HTML (cardsmith's own rendering code,
-Markdown, Pygments and nh3 versions, styles, settings); a file that fails either check
-is dropped and its cards are rendered again. A cached card is used only if
+fingerprint of everything that changes the HTML (every file of the cardsmith package,
+the versions of the libraries that shape output, the build's settings); a file that
+fails either check is dropped and its cards are rendered again. A cached card is used only if
 every image it packaged still has the same content.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
+import importlib.metadata
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import genanki
-import markdown
-import nh3
-import pygments
 
 from cardsmith import __version__
 
@@ -28,18 +25,46 @@ CARDS_PREFIX = "cards-"
 PACKAGES_FILE = "packages.json"
 FORMAT = 2
 
-# Modules whose code decides the HTML of a card (and so the validity of cached HTML).
-_RENDER_MODULES = ("render", "parse", "model")
+# Libraries whose versions shape a card's HTML or a package's bytes.
+OUTPUT_LIBRARIES = ("markdown", "pygments", "nh3", "genanki")
+
+
+def package_files() -> list[Path]:
+    """Every file of the cardsmith package (modules, templates), in a stable order.
+
+    All of them, not a chosen few: code that shapes HTML can move between modules,
+    and a cache keyed on a list of names would then serve stale cards.
+    """
+    root = Path(__file__).parent
+    return sorted(
+        (p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
+
+
+def library_versions() -> list[str]:
+    """name=version of each output-shaping library (their own __version__ where they
+    have one: importlib.metadata costs tens of milliseconds a run)."""
+    versions = []
+    for name in OUTPUT_LIBRARIES:
+        module = importlib.import_module(name)
+        version = getattr(module, "__version__", None)
+        if not isinstance(version, str):
+            version = importlib.metadata.version(name)
+        versions.append(f"{name}={version}")
+    return versions
 
 
 def code_fingerprint(*extra: str) -> str:
-    """A hash of what makes cached HTML stale: our rendering code, libraries, settings."""
+    """A hash of what makes cached HTML stale: all of cardsmith's code and data files,
+    the libraries' versions, the cache format and the build's settings (extra)."""
     digest = hashlib.sha256()
-    for module in _RENDER_MODULES:
-        digest.update((Path(__file__).parent / f"{module}.py").read_bytes())
-    for library in (markdown, pygments, nh3, genanki):
-        # Their own __version__ (already imported): importlib.metadata costs 40 ms a run.
-        digest.update(f"{library.__name__}={getattr(library, '__version__', '?')};".encode())
+    root = Path(__file__).parent
+    for path in package_files():
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    for version in library_versions():
+        digest.update(f"{version};".encode())
     digest.update(f"cardsmith={__version__};format={FORMAT};".encode())
     for item in extra:
         digest.update(f"{item};".encode())

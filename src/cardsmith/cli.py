@@ -7,12 +7,15 @@ import sys
 import time
 import webbrowser
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from cardsmith import __version__
-from cardsmith.diagnostics import ContentError, Report
+from cardsmith.diagnostics import Report
+from cardsmith.errors import CardsmithError
+from cardsmith.options import BuildOptions
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -20,7 +23,25 @@ if TYPE_CHECKING:
 # The library modules are imported inside the commands that use them: Markdown, Pygments,
 # genanki and the rest take a while to load, and `cardsmith --help` should answer at once.
 
+
+def _show(error: CardsmithError) -> None:
+    for line in error.lines():
+        typer.echo(line, err=True)
+
+
+class _Commands(TyperGroup):
+    """Every command's library errors become their lines on stderr and exit code, here."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own click Context
+        try:
+            return super().invoke(ctx)
+        except CardsmithError as error:
+            _show(error)
+            raise typer.Exit(error.exit_code) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Turn Markdown question/answer files into Anki decks (.apkg), grouped by level.",
     no_args_is_help=True,
     add_completion=False,
@@ -52,14 +73,6 @@ AllowHtmlOpt = Annotated[
 def _print_report(report: Report) -> None:
     for item in report.sorted():
         typer.echo(str(item), err=True)
-
-
-def _fail(error: ContentError) -> typer.Exit:
-    """Print the problems and the summary line; the caller raises the returned Exit."""
-    _print_report(error.report)
-    errors, warnings = len(error.report.errors), len(error.report.warnings)
-    typer.echo(f"failed: {errors} error(s), {warnings} warning(s); nothing written", err=True)
-    return typer.Exit(1)
 
 
 def _version(value: bool) -> None:
@@ -108,30 +121,23 @@ class _Progress:
             self.bar.stop()
 
 
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _cards(count: int) -> str:
-    return f"{count} card" if count == 1 else f"{count} cards"
+    return _count(count, "card")
 
 
-def _build_once(
-    paths: list[Path],
-    out: Path,
-    strict: bool,
-    allow_html: bool,
-    jobs: int | None,
-    use_cache: bool,
-) -> bool:
-    """One build with its messages; False if the content had errors."""
+def _build_once(paths: list[Path], out: Path, options: BuildOptions) -> bool:
+    """One build with its messages; False if it failed (the messages say why)."""
     from cardsmith.build import build as build_decks
 
     progress = _Progress()
     try:
-        result = build_decks(paths, out, strict, allow_html, jobs, use_cache, progress)
-    except ContentError as error:
-        _fail(error)
-        return False
-    except OSError as error:  # the disk, not the content: full, read-only, not a folder
-        where = error.filename or out
-        typer.echo(f"cardsmith: error: cannot write {where}: {error.strerror or error}", err=True)
+        result = build_decks(paths, out, options, progress)
+    except CardsmithError as error:
+        _show(error)
         return False
     finally:
         progress.close()
@@ -140,7 +146,7 @@ def _build_once(
         typer.echo(f"note: the build cache was {result.cache_status}; rendered everything anew")
     for output in result.outputs:
         verb = "wrote" if output.data is not None else "unchanged"
-        typer.echo(f"{verb} {output.path} ({_cards(output.cards)})")
+        typer.echo(f"{verb} {output.path} ({_count(output.notes, 'note')}, {_cards(output.cards)})")
     return True
 
 
@@ -178,7 +184,8 @@ def build(
 ) -> None:
     """Check the decks, then write one .apkg with every level and one per level."""
     sources = paths or DEFAULT_PATHS
-    ok = _build_once(sources, out, strict, allow_html, jobs, not no_cache)
+    options = BuildOptions(strict=strict, allow_html=allow_html, jobs=jobs, use_cache=not no_cache)
+    ok = _build_once(sources, out, options)
     if not watch:
         if not ok:
             raise typer.Exit(1)
@@ -189,7 +196,7 @@ def build(
     for changed in source_changes(sources, out):
         typer.echo("changed: " + ", ".join(map(str, changed)))
         started = time.monotonic()
-        ok = _build_once(sources, out, strict, allow_html, jobs, not no_cache)
+        ok = _build_once(sources, out, options)
         state = "rebuilt" if ok else "failed"
         typer.echo(f"{state} in {time.monotonic() - started:.2f} s")
 
@@ -200,14 +207,22 @@ def check(
 ) -> None:
     """Validate the decks without writing anything."""
     from cardsmith.build import check as check_decks
+    from cardsmith.kinds import kind_of
 
-    try:
-        rendered, report = check_decks(paths or DEFAULT_PATHS, strict, allow_html)
-    except ContentError as error:
-        raise _fail(error) from None
+    options = BuildOptions(strict=strict, allow_html=allow_html)
+    rendered, report = check_decks(paths or DEFAULT_PATHS, options)
     _print_report(report)
-    cards = sum(len(r.cards) for r in rendered)
-    typer.echo(f"ok: {len(rendered)} deck(s), {cards} card(s), {len(report.warnings)} warning(s)")
+    notes = sum(len(r.cards) for r in rendered)
+    cards = sum(
+        len(kind.card_ords(kind.make_fields(c.front, c.back, "")))
+        for r in rendered
+        for _, c in r.cards
+        for kind in [kind_of(c.card)]
+    )
+    typer.echo(
+        f"ok: {len(rendered)} deck(s), {_count(notes, 'note')}, {_cards(cards)}, "
+        f"{len(report.warnings)} warning(s)"
+    )
 
 
 @app.command()
@@ -216,10 +231,7 @@ def stats(paths: PathsArg = None) -> None:
     from cardsmith.load import load_or_raise
     from cardsmith.stats import count_cards
 
-    try:
-        decks, report = load_or_raise(paths or DEFAULT_PATHS)
-    except ContentError as error:
-        raise _fail(error) from None
+    decks, report = load_or_raise(paths or DEFAULT_PATHS)
     _print_report(report)
     rows = count_cards(decks)
     headers = ("deck", "level", "topic", "cards")
@@ -249,21 +261,13 @@ def ids(
     from cardsmith.ids import apply_ids, plan_ids
     from cardsmith.load import load_or_raise
 
-    try:
-        decks, report = load_or_raise(paths or DEFAULT_PATHS)
-    except ContentError as error:
-        raise _fail(error) from None
+    decks, report = load_or_raise(paths or DEFAULT_PATHS)
     _print_report(report)
     planned = plan_ids(decks)
     for new in planned:
         typer.echo(f"{new.path}:{new.line}: {{#{new.card_id}}}")
     if write:
-        try:
-            changed = apply_ids(planned)
-        except OSError as error:
-            where = error.filename or "a source file"
-            typer.echo(f"cardsmith: error: cannot write {where}: {error.strerror}", err=True)
-            raise typer.Exit(1) from None
+        changed = apply_ids(planned)
         typer.echo(f"added {len(planned)} id(s) in {len(changed)} file(s)")
     elif planned:
         typer.echo(f"{len(planned)} card(s) without an id; run with --write to add them")
@@ -286,13 +290,9 @@ def verify_command(
     Exit 1 on duplicate GUIDs, missing or unused media, blank fronts or template errors;
     2 if a file is missing or not a package, or the Anki backend is not installed.
     """
-    from cardsmith.verify import VerifyError, verify_packages
+    from cardsmith.verify import verify_packages
 
-    try:
-        reports = verify_packages(packages)
-    except VerifyError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from None
+    reports = verify_packages(packages)
     if as_json:
         ok = all(r.ok for r in reports)
         typer.echo(json.dumps({"ok": ok, "packages": [r.to_json() for r in reports]}, indent=2))
@@ -327,15 +327,10 @@ def preview_command(
     allow_html: AllowHtmlOpt = False,
 ) -> None:
     """Write a static site showing every card as Anki renders it: phone, desktop, night mode."""
-    from cardsmith.preview import PreviewError, build_preview
+    from cardsmith.preview import build_preview
 
-    try:
-        result = build_preview(paths or DEFAULT_PATHS, out, strict, allow_html)
-    except ContentError as error:
-        raise _fail(error) from None
-    except PreviewError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from None
+    options = BuildOptions(strict=strict, allow_html=allow_html)
+    result = build_preview(paths or DEFAULT_PATHS, out, options)
     _print_report(result.report)
     for warning in result.preview.warnings:
         typer.echo(f"warning: {warning}", err=True)

@@ -6,6 +6,24 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+# Every character that str.splitlines (and so many terminals and editors) breaks a line at.
+_LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_ESCAPES = {ord(c): repr(c)[1:-1] for c in _LINE_BREAKS}
+
+
+def one_line(text: str) -> str:
+    """text with line-breaking characters written as escapes, so a message stays one line."""
+    return text.translate(_ESCAPES)
+
+
+def quote_path(path: Path | str) -> str:
+    """A path as shown in messages; quoted when it holds line breaks or colon tricks,
+    so that a file name can never forge a `path:line: error:` line."""
+    text = str(path)
+    if text != one_line(text) or any(ord(c) < 32 or c == "\x7f" for c in text):
+        return repr(text)
+    return text
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -22,7 +40,9 @@ class Diagnostic:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.severity.value}: {self.message}"
+        return (
+            f"{quote_path(self.path)}:{self.line}: {self.severity.value}: {one_line(self.message)}"
+        )
 
 
 @dataclass
@@ -51,11 +71,3 @@ class Report:
 
     def sorted(self) -> list[Diagnostic]:
         return sorted(self.items, key=lambda d: (str(d.path), d.line))
-
-
-class ContentError(Exception):
-    """The sources have problems; `report` holds every one of them."""
-
-    def __init__(self, report: Report) -> None:
-        super().__init__(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
-        self.report = report

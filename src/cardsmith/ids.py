@@ -6,7 +6,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from cardsmith.errors import OutputError
 from cardsmith.model import Deck, slugify
+from cardsmith.output import write_atomic
+from cardsmith.parse import ATTRS_RE as _ATTRS_RE
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,19 @@ def apply_ids(planned: list[NewId]) -> list[Path]:
         parts = re.split(r"(\r\n|\r|\n)", data.decode("utf-8").removeprefix(bom))
         for item in items:
             index = 2 * (item.line - 1)
-            heading = re.sub(r"\s+#+\s*$", "", parts[index].rstrip())
-            parts[index] = f"{heading} {{#{item.card_id}}}"
-        path.write_bytes((bom + "".join(parts)).encode("utf-8"))
+            parts[index] = with_id(parts[index], item.card_id)
+        try:
+            write_atomic(path, (bom + "".join(parts)).encode("utf-8"))
+        except OSError as error:
+            raise OutputError.from_os_error(error, path) from None
     return list(by_file)
+
+
+def with_id(heading: str, card_id: str) -> str:
+    """A `## ` heading line with {#card_id} added; markers such as {.reverse} are kept in
+    the same attribute block (`{#id .reverse}`), since only the last block is read."""
+    heading = re.sub(r"\s+#+\s*$", "", heading.rstrip())
+    attrs = _ATTRS_RE.search(heading)
+    if attrs:
+        return f"{heading[: attrs.start()].rstrip()} {{#{card_id} {attrs['attrs'].strip()}}}"
+    return f"{heading} {{#{card_id}}}"

@@ -5,24 +5,34 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cardsmith.diagnostics import ContentError, Report
+from cardsmith.diagnostics import Report
+from cardsmith.errors import ContentError
 from cardsmith.model import Card, Deck, normalize_question
 from cardsmith.parse import parse_deck_toml, parse_topic_file
 
 DECK_FILE = "deck.toml"
-_SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", "build"}
+_SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__"}
 
 
-def _walk(root: Path) -> list[Path]:
-    """Every file below root, sorted, skipping hidden and tool folders."""
+def _walk(root: Path, exclude: Path | None = None) -> list[Path]:
+    """Every file below root, sorted, skipping hidden and tool folders and exclude."""
     found: list[Path] = []
+    skip = exclude.resolve() if exclude is not None else None
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if d not in _SKIP_DIRS
+            and not d.startswith(".")
+            and (skip is None or Path(dirpath, d).resolve() != skip)
+        )
         found.extend(Path(dirpath, f) for f in sorted(filenames) if not f.startswith("."))
     return found
 
 
-def discover(paths: list[Path], report: Report) -> dict[Path, list[Path]]:
+def discover(
+    paths: list[Path], report: Report, exclude: Path | None = None
+) -> dict[Path, list[Path]]:
     """deck.toml paths mapped to the Markdown files that belong to them (nearest deck wins)."""
     decks: dict[Path, list[Path]] = {}
     markdown: list[Path] = []
@@ -33,7 +43,7 @@ def discover(paths: list[Path], report: Report) -> dict[Path, list[Path]]:
         if path.is_file() and path.suffix != ".md" and path.name != DECK_FILE:
             report.error(path, 1, "not a deck: give a folder, a deck.toml or a .md file")
             continue
-        files = _walk(path) if path.is_dir() else [path]
+        files = _walk(path, exclude) if path.is_dir() else [path]
         tomls = [f for f in files if f.name == DECK_FILE]
         if path.is_file() and path.suffix == ".md":
             # A single Markdown file: its deck is the nearest deck.toml above it.
@@ -67,11 +77,14 @@ def discover(paths: list[Path], report: Report) -> dict[Path, list[Path]]:
     return decks
 
 
-def load(paths: list[Path]) -> tuple[list[Deck], Report]:
-    """Parse and check every deck under paths; the report holds every problem found."""
+def load(paths: list[Path], exclude: Path | None = None) -> tuple[list[Deck], Report]:
+    """Parse and check every deck under paths; the report holds every problem found.
+
+    exclude: a folder not to read (a build's own output folder).
+    """
     report = Report()
     decks: list[Deck] = []
-    for toml, files in discover(paths, report).items():
+    for toml, files in discover(paths, report, exclude).items():
         config = parse_deck_toml(toml, report)
         if config is None:
             continue

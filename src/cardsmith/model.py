@@ -48,6 +48,8 @@ class DeckConfig:
     default_level: str | None
     description: str
     tags: tuple[str, ...]
+    source_url: str | None = None
+    file_slug: str | None = None  # deck.toml's `slug`: the packages' file name
 
     @property
     def root(self) -> Path:
@@ -55,7 +57,8 @@ class DeckConfig:
 
     @property
     def slug(self) -> str:
-        return slugify(self.name) or "deck"
+        """The packages' file name: deck.toml's `slug`, else made from the name."""
+        return slugify(self.file_slug or self.name) or "deck"
 
     def level_title(self, level: str) -> str:
         """The level's subdeck name, numbered so Anki's alphabetical list keeps study order."""
@@ -90,10 +93,10 @@ class Card:
 
     @property
     def kind(self) -> str:
-        """ "cloze" when the answer holds {{c1::...}} markers, "reverse" for two-way cards."""
-        if CLOZE_RE.search(self.answer):
-            return "cloze"
-        return "reverse" if self.reverse else "basic"
+        """The name of the card's kind (see kinds.py): "basic", "reverse" or "cloze"."""
+        from cardsmith.kinds import kind_of  # kinds builds on this module
+
+        return kind_of(self).name
 
     @property
     def key(self) -> str:

@@ -12,14 +12,16 @@ from typing import Any, NamedTuple
 import yaml
 
 from cardsmith.diagnostics import Report
-from cardsmith.model import CLOZE_RE, Card, CodeBlock, DeckConfig, TopicFile
+from cardsmith.kinds import kind_of
+from cardsmith.model import CLOZE_RE, Card, CodeBlock, DeckConfig, TopicFile, slugify
 
-DECK_KEYS = {"name", "id", "levels", "default_level", "description", "tags"}
+DECK_KEYS = {"name", "id", "levels", "default_level", "description", "tags", "source_url", "slug"}
 FRONT_MATTER_KEYS = {"level", "topic", "tags", "reverse"}
 CARD_MARKERS = {"reverse"}
 
 FENCE_RE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
-_ATTRS_RE = re.compile(r"\{(?P<attrs>[#.][^{}]*)\}\s*$")
+ATTRS_RE = re.compile(r"\{(?P<attrs>[#.][^{}]*)\}\s*$")
+_ATTRS_RE = ATTRS_RE
 _VALID_ID_RE = re.compile(r"^\w[\w.-]*$")
 # The lines that give a body its structure: fences, and `#` or `##` headings.
 _EVENT_RE = re.compile(
@@ -151,6 +153,25 @@ def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
         report.error(path, line_of("description"), "'description' must be a string")
         ok = False
 
+    source_url = data.get("source_url")
+    if source_url is not None and (
+        not isinstance(source_url, str)
+        or not re.match(r"https?://[^\s\"'<>]+\Z", source_url)
+        or "{path}" not in source_url
+    ):
+        report.error(
+            path,
+            line_of("source_url"),
+            "'source_url' must be an http(s) URL with {path} (and optionally {line}), e.g. "
+            '"https://github.com/you/deck/blob/main/{path}#L{line}"',
+        )
+        ok = False
+
+    slug = data.get("slug")
+    if slug is not None and (not isinstance(slug, str) or not slugify(slug)):
+        report.error(path, line_of("slug"), "'slug' must be a string with letters or digits")
+        ok = False
+
     tags = _check_tags(data.get("tags", []), path, line_of("tags"), report)
     if not ok or tags is None:
         return None
@@ -163,6 +184,8 @@ def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
         default_level=default_level,
         description=description,
         tags=tags,
+        source_url=source_url,
+        file_slug=slug,
     )
 
 
@@ -376,16 +399,12 @@ def parse_cards(
         if "{{c" in question and CLOZE_RE.search(question):
             report.error(path, line_no, "cloze markers belong in the answer, not the question")
             cards.pop()
-        elif cards[-1].kind == "cloze":
-            for cloze in CLOZE_RE.finditer(answer):
-                if int(cloze["n"]) == 0:
-                    report.error(path, line_no, "cloze numbers start at c1 ({{c0::...}} found)")
-                    cards.pop()
-                    break
-                if not cloze["answer"].strip():
-                    report.error(path, line_no, f"empty cloze {{{{c{cloze['n']}::}}}}")
-                    cards.pop()
-                    break
+        else:
+            problems = kind_of(cards[-1]).problems(cards[-1])
+            for message in problems:
+                report.error(path, line_no, message)
+            if problems:
+                cards.pop()
     return title[1] or None if title else None, tuple(cards)
 
 

@@ -17,10 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cardsmith import apkg
-from cardsmith.build import RenderedDeck, check, package_deck
+from cardsmith import apkg, resources
+from cardsmith.build import RenderedDeck, check
 from cardsmith.diagnostics import Report
+from cardsmith.errors import UsageError
 from cardsmith.model import CLOZE_RE
+from cardsmith.options import BuildOptions
+from cardsmith.plan import plan_deck
+from cardsmith.render import code_css
 
 PHONE_WIDTH = 390
 DESKTOP_WIDTH = 900
@@ -28,8 +32,8 @@ NIGHT_CLASSES = ("nightMode", "night_mode")  # Anki desktop, AnkiDroid
 MARKER = ".cardsmith-preview"
 
 
-class PreviewError(Exception):
-    """The preview cannot be written where it was asked to go."""
+class PreviewError(UsageError):
+    """The preview cannot be written where it was asked to go (exit 2)."""
 
 
 class TemplateProblem(Exception):
@@ -264,12 +268,14 @@ def preview_cards(rendered: list[RenderedDeck]) -> Preview:
     media: dict[str, bytes] = {}
     warnings: set[str] = set()
     for deck in rendered:
-        outputs = package_deck(deck, deck.deck.config.root)
-        if not outputs:
-            continue
-        everything = max(outputs, key=lambda output: output.cards)  # the all-levels package
-        assert everything.data is not None  # no cache here, so every package is made
-        contents = apkg.read_package(everything.data)
+        everything = next(plan for plan in plan_deck(deck) if plan.everything)
+        data = apkg.package_bytes(
+            everything.notes,
+            {name: deck.media.files[name] for name in everything.media},
+            dict(everything.descriptions),
+            code_css(),
+        )
+        contents = apkg.read_package(data)
         media.update(contents.media)
         for packed in contents.cards:
             card, problems = render_card(packed)
@@ -281,98 +287,13 @@ def preview_cards(rendered: list[RenderedDeck]) -> Preview:
 
 # --- The site -------------------------------------------------------------------------
 
-PAGE_CSS = """\
-:root { color-scheme: light; --bg: #f4f5f7; --fg: #1b1b1b; --muted: #5c6066;
-  --panel: #ffffff; --line: #d5d8dd; --accent: #0b57d0; }
-:root.night { color-scheme: dark; --bg: #111113; --fg: #e6e6e6; --muted: #a4a8ae;
-  --panel: #1c1c1e; --line: #3b3b40; --accent: #8ab4f8; }
-* { box-sizing: border-box; }
-body { margin: 0; background: var(--bg); color: var(--fg);
-  font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif; }
-a { color: var(--accent); }
-.bar { position: sticky; top: 0; z-index: 1; display: flex; flex-wrap: wrap;
-  align-items: center; gap: 8px 14px; padding: 10px 14px; background: var(--panel);
-  border-bottom: 1px solid var(--line); }
-.bar .title { font-weight: 600; }
-.bar .grow { flex: 1 1 auto; }
-main { max-width: 1200px; margin: 0 auto; padding: 14px 14px 48px; overflow-wrap: anywhere; }
-input[type="search"] { flex: 1 1 220px; min-width: 0; font: inherit; padding: 6px 10px;
-  color: var(--fg); background: var(--bg); border: 1px solid var(--line); border-radius: 6px; }
-button { font: inherit; padding: 5px 12px; color: var(--fg); background: var(--bg);
-  border: 1px solid var(--line); border-radius: 6px; cursor: pointer; }
-button[aria-pressed="true"] { background: var(--accent); color: var(--panel); }
-.count { color: var(--muted); font-size: 0.85em; font-weight: normal; margin-left: 0.4em; }
-.status { color: var(--muted); }
-h2, h3, h4 { margin: 1.1em 0 0.3em; }
-ol.cards { margin: 0.2em 0 0.6em; padding-left: 2.4em; }
-ol.cards li { margin: 0.15em 0; }
-.meta { color: var(--muted); margin: 0.2em 0 0.8em; }
-.frames { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
-figure { margin: 0; max-width: 100%; }
-figcaption { color: var(--muted); font-size: 0.85em; margin: 0 0 4px 2px; }
-iframe { display: block; max-width: 100%; border: 1px solid var(--line); border-radius: 12px;
-  background: var(--panel); }
-iframe.phone { width: PHONE_FRAMEpx; height: 680px; }
-iframe.desktop { width: DESKTOP_FRAMEpx; height: 460px; }
-[hidden] { display: none !important; }
-@media (max-width: 600px) { .bar { position: static; } h1 { font-size: 1.4em; } }
-""".replace("PHONE_FRAME", str(PHONE_WIDTH + 2)).replace(  # + the 1px borders
-    "DESKTOP_FRAME", str(DESKTOP_WIDTH + 2)
-)
-
+# The site's own CSS and scripts are package data (templates/preview/); the frame widths in
+# preview.css are PHONE_WIDTH and DESKTOP_WIDTH plus the frames' 1px borders.
+PAGE_CSS = resources.read("preview/preview.css")
 # The night switch: Anki's night classes go on the card's <body>; the card documents come in
 # a light and a night file (no script inside cards), and the switch swaps which one shows.
-MODE_JS = """\
-(function () {
-  var KEY = "cardsmith-preview-night";
-  function saved() {
-    if (location.hash === "#night") return true;
-    if (location.hash === "#light") return false;
-    try { return localStorage.getItem(KEY) === "1"; } catch (e) { return false; }
-  }
-  function apply(night) {
-    document.documentElement.classList.toggle("night", night);
-    document.querySelectorAll("iframe[data-night]").forEach(function (frame) {
-      var want = frame.getAttribute(night ? "data-night" : "data-light");
-      if (frame.getAttribute("src") !== want) frame.setAttribute("src", want);
-    });
-    document.querySelectorAll("a[data-mode]").forEach(function (a) {
-      a.hash = night ? "night" : "light";
-    });
-    var button = document.getElementById("night");
-    button.setAttribute("aria-pressed", night ? "true" : "false");
-    try { localStorage.setItem(KEY, night ? "1" : "0"); } catch (e) {}
-  }
-  document.getElementById("night").addEventListener("click", function () {
-    apply(!document.documentElement.classList.contains("night"));
-  });
-  apply(saved());
-})();
-"""
-
-SEARCH_JS = """\
-(function () {
-  var box = document.getElementById("search");
-  var status = document.getElementById("shown");
-  var items = Array.prototype.slice.call(document.querySelectorAll("li[data-text]"));
-  function filter() {
-    var words = box.value.toLowerCase().split(/\\s+/).filter(Boolean);
-    var shown = 0;
-    items.forEach(function (li) {
-      var text = li.getAttribute("data-text");
-      var hit = words.every(function (w) { return text.indexOf(w) !== -1; });
-      li.hidden = !hit;
-      if (hit) shown += 1;
-    });
-    document.querySelectorAll("section[data-group]").forEach(function (section) {
-      section.hidden = !section.querySelector("li[data-text]:not([hidden])");
-    });
-    status.textContent = shown + " of " + items.length + " cards";
-  }
-  box.addEventListener("input", filter);
-  filter();
-})();
-"""
+MODE_JS = resources.read("preview/mode.js")
+SEARCH_JS = resources.read("preview/search.js")
 
 
 def card_document(card: PreviewCard, side: str, night: bool) -> str:
@@ -542,10 +463,10 @@ class PreviewResult:
 
 
 def build_preview(
-    paths: list[Path], out: Path, strict: bool = False, allow_html: bool = False
+    paths: list[Path], out: Path, options: BuildOptions | None = None
 ) -> PreviewResult:
     """Check and render the decks as build does, then write the preview site to out."""
-    rendered, report = check(paths, strict, allow_html)
+    rendered, report = check(paths, options, exclude=out)
     preview = preview_cards(rendered)
     write_site(site_files(preview), out)
     return PreviewResult(out / "index.html", preview, report)

@@ -423,3 +423,11 @@ def _base_color(style_name: str, fallback: str) -> str:
     style = HtmlFormatter(style=style_name).style
     color = style.style_for_token(Token)["color"]
     return f"#{color}" if color else fallback
+
+
+def render_description(text: str, allow_html: bool = False) -> str:
+    """A deck description (Markdown) as sanitized HTML for Anki's deck overview."""
+    if not text.strip():
+        return ""
+    converted = markdown.markdown(text, extensions=EXTENSIONS, output_format="html")
+    return converted if allow_html else sanitize(converted)

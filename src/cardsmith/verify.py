@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cardsmith.errors import PackageError
+
 COLLECTION_NAMES = ("collection.anki21b", "collection.anki21", "collection.anki2")
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # Anki renders a blank front or a broken template as a message linking to this page.
@@ -30,7 +32,7 @@ _STYLE_RE = re.compile(r"<(style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTAL
 _VISIBLE_MEDIA_RE = re.compile(r"<(img|video|audio|svg|object|embed)\b|\[sound:", re.IGNORECASE)
 
 
-class VerifyError(Exception):
+class VerifyError(PackageError):
     """A package that cannot be verified at all (missing, not a package, no Anki backend)."""
 
 

@@ -1,0 +1,144 @@
+"""The render stage: every card of every deck to HTML, from the cache where still valid.
+
+Rendering one card is render.py's job; this module decides which cards need it, hands
+them to the parallel service, and gathers their media.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cardsmith import parallel
+from cardsmith.cache import BuildCache, CardResult, card_key
+from cardsmith.diagnostics import Report
+from cardsmith.model import Card, Deck, TopicFile
+from cardsmith.options import BuildOptions
+from cardsmith.render import MediaStore, RenderedCard, Renderer, media_name, render_description
+
+
+@dataclass(frozen=True)
+class RenderedDeck:
+    """A deck with each card's HTML (in source order), its media and its description."""
+
+    deck: Deck
+    cards: tuple[tuple[TopicFile, RenderedCard], ...]
+    media: MediaStore
+    description: str = ""  # HTML
+
+
+_RENDERERS: dict[tuple[Path, bool], Renderer] = {}
+
+
+def render_cards(root: Path, allow_html: bool, cards: Sequence[Card]) -> list[CardResult]:
+    """Render cards of one deck; the serial path and every worker process run this."""
+    renderer = _RENDERERS.get((root, allow_html))
+    if renderer is None:
+        renderer = Renderer(MediaStore(), Report(), root, allow_html)
+        _RENDERERS[(root, allow_html)] = renderer
+    results = []
+    for card in cards:
+        renderer.report = Report()
+        renderer.media = MediaStore()  # workers keep no media bytes; the caller reads them
+        done = renderer.render(card)
+        results.append(
+            CardResult(
+                done.front,
+                done.back,
+                tuple(
+                    (name, path.relative_to(renderer.root).as_posix()) for name, path in done.media
+                ),
+                tuple(
+                    (d.line - card.line, d.severity.value, d.message) for d in renderer.report.items
+                ),
+            )
+        )
+    return results
+
+
+def render_decks(
+    decks: Iterable[Deck],
+    report: Report,
+    options: BuildOptions,
+    cache: BuildCache | None = None,
+    progress: parallel.Progress | None = None,
+) -> list[RenderedDeck]:
+    """Render every card (from the cache where it is still valid); problems go to the report."""
+    decks = list(decks)
+    total = sum(d.card_count for d in decks)
+    done = 0
+    rendered = []
+    for deck in decks:
+        root = deck.config.root.resolve()
+        items = [(f, card) for f in deck.files for card in f.cards]
+        where = {f.path: f.path.relative_to(deck.config.root).as_posix() for f in deck.files}
+        keys = [
+            card_key(
+                cache.fingerprint if cache else "",
+                where[card.path],
+                card.question,
+                card.answer,
+                card.answer_line - card.line,
+                options.allow_html,
+            )
+            for _, card in items
+        ]
+        media = MediaStore()
+        results: list[CardResult | None] = [
+            _valid(cache.get(key), root, media) if cache else None for key in keys
+        ]
+        missing = [i for i, r in enumerate(results) if r is None]
+        done += len(items) - len(missing)
+        before = done
+
+        def advance(finished: int, before: int = before) -> None:
+            if progress:
+                progress(before + finished, total)
+
+        fresh = parallel.map_chunks(
+            functools.partial(render_cards, root, options.allow_html),
+            [items[i][1] for i in missing],
+            options.jobs,
+            advance,
+        )
+        done += len(fresh)
+        for index, new in zip(missing, fresh, strict=True):
+            results[index] = new
+            if cache and not any(sev == "error" for _, sev, _ in new.diagnostics):
+                cache.put(keys[index], new, where[items[index][1].path])
+        cards = []
+        for (topic_file, card), result in zip(items, results, strict=True):
+            assert result is not None
+            for offset, severity, message in result.diagnostics:
+                add = report.error if severity == "error" else report.warning
+                add(card.path, card.line + offset, message)
+            sources = []
+            for name, relative in result.media:
+                if name not in media.files:
+                    media.add((root / relative).read_bytes(), Path(relative).suffix)
+                sources.append((name, root / relative))
+            cards.append(
+                (topic_file, RenderedCard(card, result.front, result.back, tuple(sources)))
+            )
+        description = render_description(deck.config.description, options.allow_html)
+        rendered.append(RenderedDeck(deck, tuple(cards), media, description))
+    return rendered
+
+
+def _valid(result: CardResult | None, root: Path, media: MediaStore) -> CardResult | None:
+    """A cached card whose media files still have the content they had, else None."""
+    if result is None:
+        return None
+    for name, relative in result.media:
+        if name in media.files:
+            continue
+        try:
+            data = (root / relative).read_bytes()
+        except OSError:
+            return None
+        if media_name(data, Path(relative).suffix) != name:
+            return None
+        media.add(data, Path(relative).suffix)
+    return result
