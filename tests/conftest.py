@@ -1,13 +1,21 @@
-"""Shared fixtures: content trees written from dicts, the CLI, and a real Anki collection."""
+"""Shared fixtures: content trees written from dicts, the CLI, and a real Anki collection.
+
+Also the one Hypothesis profile of the suite, and the markers tests get from the fixtures
+they use (see pyproject.toml for the list of markers).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import os
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
 
 from cardsmith.cli import app
@@ -15,6 +23,23 @@ from cardsmith.cli import app
 from .ankihelp import AnkiCollection
 
 Tree = dict[str, str | bytes]
+
+# One Hypothesis profile everywhere. In CI (CI=true) every run tries the same examples and
+# keeps no database, so a red CI run is reproducible and a green one means the same thing
+# every time; locally each run explores new random inputs and remembers what failed (in
+# .hypothesis/) so the next run tries it first. A failure found locally becomes an explicit
+# @example or test (see test_fuzz.py), so CI keeps checking it too.
+IN_CI = os.environ.get("CI") == "true"
+settings.register_profile(
+    "cardsmith",
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=IN_CI,
+    database=None if IN_CI else settings.default.database,
+    print_blob=True,
+)
+settings.load_profile("cardsmith")
 
 SAMPLE_TOML = """\
 name = "Sample Deck"
@@ -59,39 +84,62 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
     return run
 
 
+def output_module() -> ModuleType:
+    """The module that writes packages (write_atomic, TEMP_SUFFIX, remove_stale_temps):
+    cardsmith.output, or cardsmith.build before that module existed."""
+    try:
+        return importlib.import_module("cardsmith.output")
+    except ModuleNotFoundError as missing:
+        if missing.name != "cardsmith.output":
+            raise
+        return importlib.import_module("cardsmith.build")
+
+
+# sha256 of every package already imported into Anki in this session: the same bytes import
+# the same way, so each distinct package is checked once (fuzzing writes many identical ones).
+_imported: set[str] = set()
+
+
+def assert_imports_cleanly(data: bytes, where: Path) -> None:
+    """Import one package into a fresh, real Anki collection: nothing conflicting or missing
+    its note type, and Anki's media check finds no missing and no unused files."""
+    package = where / "package.apkg"
+    package.write_bytes(data)
+    col = AnkiCollection(where / "collection.anki2")
+    try:
+        log = col.import_package(package)
+        assert log.conflicting == 0 and log.missing_notetype == 0, log
+        check = col.col.media.check()
+        assert not check.missing and not check.unused, (check.missing, check.unused)
+    finally:
+        col.close()
+
+
 @pytest.fixture(autouse=True)
 def every_package_imports_cleanly(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
-    """Every .apkg a test builds in-process is imported into a fresh, real Anki collection.
+    """Every distinct .apkg a test builds in-process is imported into a fresh, real Anki
+    collection at the end of the first test that writes it (see assert_imports_cleanly)."""
+    module = output_module()
+    written: dict[str, bytes] = {}
+    original = module.write_atomic
 
-    It must import with nothing conflicting or missing its note type, and Anki's media
-    check must find no missing and no unused files.
-    """
-    from cardsmith import build
-
-    written: list[bytes] = []
-    original = build.write_atomic
-
-    def recording(path: Path, data: bytes) -> None:
-        original(path, data)
+    def recording(path: Path, data: bytes | Iterator[bytes]) -> None:
         if path.suffix == ".apkg":
-            written.append(data)
+            data = data if isinstance(data, bytes) else b"".join(data)
+            digest = hashlib.sha256(data).hexdigest()
+            if digest not in _imported:
+                written.setdefault(digest, data)
+        original(path, data)
 
-    monkeypatch.setattr(build, "write_atomic", recording)
+    monkeypatch.setattr(module, "write_atomic", recording)
     yield
-    for n, data in enumerate(written):
-        where = tmp_path_factory.mktemp("anki-check")
-        package = where / f"p{n}.apkg"
-        package.write_bytes(data)
-        col = AnkiCollection(where / "collection.anki2")
-        try:
-            log = col.import_package(package)
-            assert log.conflicting == 0 and log.missing_notetype == 0, log
-            check = col.col.media.check()
-            assert not check.missing and not check.unused, (check.missing, check.unused)
-        finally:
-            col.close()
+    for digest, data in written.items():
+        if digest in _imported:
+            continue
+        assert_imports_cleanly(data, tmp_path_factory.mktemp("anki-check"))
+        _imported.add(digest)
 
 
 @pytest.fixture
@@ -102,3 +150,10 @@ def collection(tmp_path: Path) -> Iterator[AnkiCollection]:
         yield col
     finally:
         col.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that open a real Anki collection are `anki` tests, whichever module they are in."""
+    for item in items:
+        if "collection" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.anki)

@@ -11,6 +11,8 @@ import pytest
 
 from .ankihelp import AnkiCollection
 
+pytestmark = pytest.mark.anki
+
 FIXTURE = Path(__file__).parent / "fixtures" / "sample"
 
 

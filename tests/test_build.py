@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLE_TOML, Tree
+from .conftest import SAMPLE_TOML, Tree, output_module
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sample"
 
@@ -48,17 +49,16 @@ def test_failed_write_keeps_old_package_and_removes_temp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A write that dies midway leaves the earlier file as it was and no temp file."""
-    from cardsmith import build
-
+    output = output_module()
     target = tmp_path / "deck.apkg"
     target.write_bytes(b"old")
 
     def broken_fsync(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(build.os, "fsync", broken_fsync)
+    monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(OSError):
-        build.write_atomic(target, b"new contents")
+        output.write_atomic(target, b"new contents")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["deck.apkg"]
 

@@ -145,6 +145,7 @@ def test_claims_checker_catches_wrong_output() -> None:
     assert output_matches("1\n2\n", ["1", "2"])
 
 
+@pytest.mark.anki
 def test_shipped_deck_imports_into_anki_as_a_learner_sees_it(
     cli: Callable[..., object], tmp_path: Path
 ) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLE_TOML, Tree
+from .conftest import SAMPLE_TOML, Tree, output_module
 
 GOOD = """\
 ---
@@ -211,12 +211,10 @@ def test_disk_failure_is_one_line_not_a_traceback(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from cardsmith import build
-
     def full(path: Path, data: object) -> None:
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(build, "write_atomic", full)
+    monkeypatch.setattr(output_module(), "write_atomic", full)
     root = tree({"deck.toml": SAMPLE_TOML, "t.md": GOOD})
     result = cli("build", root, "--out", tmp_path / "out")
     assert result.exit_code == 1  # type: ignore[attr-defined]

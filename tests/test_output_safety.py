@@ -10,9 +10,12 @@ import time
 import zipfile
 from pathlib import Path
 
-from cardsmith.build import TEMP_SUFFIX, remove_stale_temps
+import pytest
 
-from .conftest import write_tree
+from .conftest import output_module, write_tree
+
+TEMP_SUFFIX: str = output_module().TEMP_SUFFIX
+remove_stale_temps = output_module().remove_stale_temps
 
 TOML = 'name = "Race"\nlevels = ["basic"]\ndefault_level = "basic"\n'
 
@@ -40,6 +43,7 @@ def complete(package: Path) -> bool:
         return archive.testzip() is None and "collection.anki2" in archive.namelist()
 
 
+@pytest.mark.slow
 def test_two_builds_into_one_folder_at_once(tmp_path: Path) -> None:
     """Each package ends up whole: exactly what one of the two builds produced."""
     first = make_deck(tmp_path / "one", 600, "first")
@@ -59,30 +63,52 @@ def test_two_builds_into_one_folder_at_once(tmp_path: Path) -> None:
         assert not list(shared.glob(f"*{TEMP_SUFFIX}"))
 
 
+def kill_when_writing(src: Path, out: Path, nth: int) -> bool:
+    """Start a build and kill -9 it the moment the nth temporary file it writes appears
+    (packages first, then the cache). True if it was killed, False if it finished first."""
+    run = cardsmith("build", src, "--out", out)
+    mine = f".{run.pid}."
+    seen: set[str] = set()
+    deadline = time.monotonic() + 120
+    while run.poll() is None and time.monotonic() < deadline:
+        if out.is_dir():
+            seen.update(p.name for p in out.rglob(f"*{TEMP_SUFFIX}") if mine in p.name)
+        if len(seen) >= nth:
+            run.send_signal(signal.SIGKILL)
+            break
+    run.wait()
+    return run.returncode == -signal.SIGKILL
+
+
+@pytest.mark.slow
 def test_killed_build_leaves_earlier_packages_readable(tmp_path: Path) -> None:
-    """kill -9 at many moments of a rebuild: every package on disk stays complete."""
-    src = make_deck(tmp_path / "deck", 3000, "old")
+    """kill -9 while each file of a rebuild is being written: every package on disk stays
+    complete, the old one or the new one."""
+    src = make_deck(tmp_path / "deck", 1000, "old")
     out = tmp_path / "out"
     assert cardsmith("build", src, "--out", out).wait() == 0
     before = {p.name: p.read_bytes() for p in out.glob("*.apkg")}
-    make_deck(tmp_path / "deck", 3000, "new")
+    make_deck(tmp_path / "deck", 1000, "new")
     after_ref = tmp_path / "ref"
     assert cardsmith("build", src, "--out", after_ref).wait() == 0
     after = {p.name: p.read_bytes() for p in after_ref.glob("*.apkg")}
+    assert len(before) == 2 and before.keys() == after.keys()
 
-    for delay in (0.2, 0.5, 0.8, 1.1, 1.4, 1.7, 2.0, 2.5):
-        run = cardsmith("build", src, "--out", out)
-        time.sleep(delay)
-        run.send_signal(signal.SIGKILL)
-        run.wait()
+    killed = []
+    for nth in (1, 2, 3):  # the two packages, then the cache
+        killed.append(kill_when_writing(src, out, nth))
         for name in before:
             data = (out / name).read_bytes()
             assert data in (before[name], after[name]), f"{name} is neither old nor new"
             assert complete(out / name)
+        if nth == 1:
+            # Killed while writing the first package: its temporary file is left behind.
+            assert list(out.glob(f"*{TEMP_SUFFIX}"))
+    assert killed[:2] == [True, True], killed
     # The next build cleans up what killed builds left and finishes the job.
     assert cardsmith("build", src, "--out", out).wait() == 0
     assert {p.name: p.read_bytes() for p in out.glob("*.apkg")} == after
-    assert not list(out.glob(f"*{TEMP_SUFFIX}"))
+    assert not list(out.rglob(f"*{TEMP_SUFFIX}"))
 
 
 def test_stale_temp_files_of_dead_builds_are_removed(tmp_path: Path) -> None:
