@@ -65,6 +65,7 @@ encodings = st.sampled_from(["utf-8", "utf-8-sig", "latin-1"])
 # fuzzer found U+0085 in a question splitting the error message that quotes it in two.
 LINE_BREAKS = ["\x85", "\u2028", "\u2029"]
 
+
 def _write(root: Path, toml: str, files: list[tuple[str | None, str, str]]) -> None:
     root.mkdir(parents=True)
     (root / "deck.toml").write_text(toml, encoding="utf-8")
