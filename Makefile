@@ -1,6 +1,7 @@
 # Two commands set everything up on a machine with only python3 and make:
 #   make deck   build content/ into build/
-#   make test   ruff, mypy and pytest
+#   make test   ruff, mypy and pytest (every test)
+#   make test-fast  ruff and the tests not marked slow, browser or desktop (the edit loop)
 #   make bench  time cardsmith against markdown-anki-decks, write bench/results.md
 #               (options: make bench BENCH_ARGS="--sizes 5000 --runs 1"; see bench/run.py -h)
 PYTHON ?= python3
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: deck test lint check clean bench
+.PHONY: deck test test-fast lint check clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,12 @@ bench: $(STAMP_RUN)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# Markers are listed in pyproject.toml ([tool.pytest.ini_options] markers).
+test-fast: $(STAMP_TEST)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/python -m pytest -q -m "not slow and not browser and not desktop"
 
 clean:
 	rm -rf build

@@ -12,6 +12,8 @@ import pytest
 from .ankihelp import AnkiCollection
 from .conftest import Tree
 
+pytestmark = pytest.mark.anki
+
 FIXTURE = Path(__file__).parent / "fixtures" / "sample"
 
 

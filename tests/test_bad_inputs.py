@@ -81,6 +81,7 @@ def _deck(tree: Callable[[Tree], Path], body: str) -> Path:
     return tree({"deck.toml": DECK_TOML, "t.md": f"---\nlevel: basic\n---\n{body}"})
 
 
+@pytest.mark.slow
 def test_ten_thousand_cards_in_one_file(
     cli: Callable[..., object], tree: Callable[[Tree], Path], tmp_path: Path
 ) -> None:
@@ -91,6 +92,7 @@ def test_ten_thousand_cards_in_one_file(
     assert "wrote" in result.stdout and "(10000 notes, 10000 cards)" in result.stdout  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_one_megabyte_code_block(
     cli: Callable[..., object], tree: Callable[[Tree], Path], tmp_path: Path
 ) -> None:
@@ -117,6 +119,7 @@ def test_symlink_pointing_outside_is_refused(
     )
 
 
+@pytest.mark.slow
 def test_five_megabyte_hostile_file_checks_quickly(tmp_path: Path) -> None:
     """No hang: 5 MB of Markdown syntax soup is checked in well under 10 s (not a benchmark)."""
     import random

@@ -20,6 +20,8 @@ from cardsmith.preview import PreviewResult, build_preview
 from . import browserhelp
 from .browserhelp import chromium, set_viewport, sweep, tokens_of
 
+pytestmark = pytest.mark.browser
+
 CONTENT = Path(__file__).resolve().parent.parent / "content"
 MIN_CONTRAST = 4.5  # WCAG AA for normal text
 PHONE = 360

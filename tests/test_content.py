@@ -241,6 +241,7 @@ def test_version_directive_picks_a_new_enough_interpreter(tmp_path: Path) -> Non
     assert interpreter_version(str(tmp_path / "no-such-python")) is None
 
 
+@pytest.mark.anki
 def test_shipped_deck_imports_into_anki_as_a_learner_sees_it(
     cli: Callable[..., object], tmp_path: Path
 ) -> None:

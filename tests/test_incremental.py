@@ -132,6 +132,7 @@ def test_package_changed_on_disk_is_rewritten(
     assert packages(out) == cold(cli, sample, tmp_path / "cold")
 
 
+@pytest.mark.slow
 def test_watch_rebuilds_on_change_with_cold_build_bytes(sample: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, "PYTHONUNBUFFERED": "1"}

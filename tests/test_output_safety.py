@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from cardsmith.output import TEMP_SUFFIX, remove_stale_temps
 
@@ -40,6 +44,7 @@ def complete(package: Path) -> bool:
         return archive.testzip() is None and "collection.anki2" in archive.namelist()
 
 
+@pytest.mark.slow
 def test_two_builds_into_one_folder_at_once(tmp_path: Path) -> None:
     """Each package ends up whole: exactly what one of the two builds produced."""
     first = make_deck(tmp_path / "one", 600, "first")
@@ -59,30 +64,61 @@ def test_two_builds_into_one_folder_at_once(tmp_path: Path) -> None:
         assert not list(shared.glob(f"*{TEMP_SUFFIX}"))
 
 
+def kill_when(src: Path, out: Path, moment: Callable[[int], bool]) -> bool:
+    """Start a build and kill -9 it as soon as moment(pid) is true.
+    True if it was killed, False if it finished first."""
+    run = cardsmith("build", src, "--out", out)
+    deadline = time.monotonic() + 120
+    while run.poll() is None and time.monotonic() < deadline:
+        if moment(run.pid):
+            run.send_signal(signal.SIGKILL)
+            break
+    run.wait()
+    return run.returncode == -signal.SIGKILL
+
+
+@pytest.mark.slow
 def test_killed_build_leaves_earlier_packages_readable(tmp_path: Path) -> None:
-    """kill -9 at many moments of a rebuild: every package on disk stays complete."""
-    src = make_deck(tmp_path / "deck", 3000, "old")
-    out = tmp_path / "out"
-    assert cardsmith("build", src, "--out", out).wait() == 0
-    before = {p.name: p.read_bytes() for p in out.glob("*.apkg")}
-    make_deck(tmp_path / "deck", 3000, "new")
+    """kill -9 a rebuild while it writes its first package, after it replaced one package,
+    and after it replaced both: every package on disk stays complete, the old or the new."""
+    src = make_deck(tmp_path / "deck", 1000, "old")
+    old_state = tmp_path / "old"  # an earlier build's output, cache included
+    assert cardsmith("build", src, "--out", old_state).wait() == 0
+    before = {p.name: p.read_bytes() for p in old_state.glob("*.apkg")}
+    make_deck(tmp_path / "deck", 1000, "new")
     after_ref = tmp_path / "ref"
     assert cardsmith("build", src, "--out", after_ref).wait() == 0
     after = {p.name: p.read_bytes() for p in after_ref.glob("*.apkg")}
+    assert len(before) == 2 and before.keys() == after.keys()
+    out = tmp_path / "out"
 
-    for delay in (0.2, 0.5, 0.8, 1.1, 1.4, 1.7, 2.0, 2.5):
-        run = cardsmith("build", src, "--out", out)
-        time.sleep(delay)
-        run.send_signal(signal.SIGKILL)
-        run.wait()
-        for name in before:
-            data = (out / name).read_bytes()
-            assert data in (before[name], after[name]), f"{name} is neither old nor new"
-            assert complete(out / name)
-    # The next build cleans up what killed builds left and finishes the job.
+    def writing(pid: int) -> bool:
+        return any(f".{pid}." in p.name for p in out.glob(f".*{TEMP_SUFFIX}"))
+
+    def replaced(count: int) -> Callable[[int], bool]:
+        def moment(pid: int) -> bool:
+            return sum((out / name).stat().st_ino != inodes[name] for name in before) >= count
+
+        return moment
+
+    for moment, attempts in ((writing, 3), (replaced(1), 1), (replaced(2), 1)):
+        for _ in range(attempts):
+            shutil.rmtree(out, ignore_errors=True)
+            shutil.copytree(old_state, out)
+            inodes = {name: (out / name).stat().st_ino for name in before}
+            killed = kill_when(src, out, moment)
+            for name in before:
+                data = (out / name).read_bytes()
+                assert data in (before[name], after[name]), f"{name} is neither old nor new"
+                assert complete(out / name)
+            if killed:
+                break
+        if moment is writing:  # killed mid-write: its temporary file is left behind
+            assert killed and list(out.glob(f"*{TEMP_SUFFIX}")), "never caught it writing"
+    # The next build cleans up what the killed build left and finishes the job.
     assert cardsmith("build", src, "--out", out).wait() == 0
     assert {p.name: p.read_bytes() for p in out.glob("*.apkg")} == after
-    assert not list(out.glob(f"*{TEMP_SUFFIX}"))
+    assert not list(out.rglob(f"*{TEMP_SUFFIX}"))
 
 
 def test_stale_temp_files_of_dead_builds_are_removed(tmp_path: Path) -> None:

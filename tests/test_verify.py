@@ -15,6 +15,8 @@ from anki.import_export_pb2 import ExportAnkiPackageOptions, ExportLimit
 
 from .ankihelp import AnkiCollection
 
+pytestmark = pytest.mark.anki
+
 FIXTURE = Path(__file__).parent / "fixtures" / "sample"
 
 SIMPLE = genanki.Model(

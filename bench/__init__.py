@@ -1,0 +1,1 @@
+"""`make bench`: cardsmith against markdown-anki-decks (run.py; corpus, measure, report)."""
