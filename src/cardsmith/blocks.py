@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from cardsmith.parse import FENCE_RE
 
 _QUOTE_RE = re.compile(r" {0,3}> ?")
-_ITEM_RE = re.compile(r"(?P<indent> {0,3})(?:(?P<bullet>[-+*])|(?P<number>\d{1,9})(?P<delim>[.)]))(?= |$)")
+_ITEM_RE = re.compile(
+    r"(?P<indent> {0,3})(?:(?P<bullet>[-+*])|(?P<number>\d{1,9})(?P<delim>[.)]))(?= |$)"
+)
 _BREAK_RE = re.compile(r" {0,3}(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,})$")
 _HEADING_RE = re.compile(r" {0,3}#{1,6}(?: |$)")
 _TABLE_DELIMITER_RE = re.compile(r" {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
@@ -31,6 +33,10 @@ _TABLE_DELIMITER_RE = re.compile(r" {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[
 _WORK_RE = re.compile(r"^ *(?:[-+*>|<`~]|\d{1,9}[.)])", re.MULTILINE)
 _LANGUAGE_RE = re.compile(r"[\w#+.-]+")
 _HTML_OPEN_RE = re.compile(r" {0,3}<(?P<tag>details|div)(?P<attrs>(?:\s[^>]*)?)>", re.IGNORECASE)
+
+
+# A paragraph the renderer removes again: it keeps apart blocks Python-Markdown would join.
+SEPARATOR = "cardsmith-separator-5d1e"
 
 
 @dataclass
@@ -81,6 +87,8 @@ def normalize_blocks(text: str) -> str:
     fence: _Fence | None = None
     paragraph: tuple[int, int, int] | None = None  # (depth, first output index, lines)
     after_blank = False
+    ended_quote = -1  # the depth of a quote that a blank line just ended
+    closed_fence = -1  # the output length just after the last closing fence
     lines = text.split("\n")
     for number, raw in enumerate(lines):
         rest, matched = raw, 0
@@ -107,8 +115,7 @@ def normalize_blocks(text: str) -> str:
                     and not close["info"].strip()
                 ):
                     out.append(_prefix(stack) + fence.marks)
-                    if not any(isinstance(c, _Item) for c in stack):
-                        out.append(_blank(stack))  # what follows is a new paragraph
+                    closed_fence = len(out)
                     fence = None
                     paragraph = None
                     continue
@@ -119,17 +126,14 @@ def normalize_blocks(text: str) -> str:
             fence = None
 
         blank = not rest.strip()
-        if (
-            matched < len(stack)
-            and paragraph is not None
-            and not blank
-            and not _starts_block(rest)
-        ):
+        if matched < len(stack) and paragraph is not None and not blank and not _starts_block(rest):
             out.append(_prefix(stack) + rest.lstrip(" "))  # lazy continuation line
             paragraph = (paragraph[0], paragraph[1], paragraph[2] + 1)
             continue
 
         # Close what did not continue.
+        if matched < len(stack) and stack[matched] == _QUOTE:
+            ended_quote = matched
         del stack[matched:]
         for depth in [d for d in lists if d > matched]:
             del lists[depth]
@@ -140,6 +144,11 @@ def normalize_blocks(text: str) -> str:
         while True:
             quote = _QUOTE_RE.match(rest)
             if quote is not None:
+                if ended_quote == len(stack) and after_blank and not opened:
+                    # Python-Markdown would join two quotes that a blank line separates.
+                    out.extend(
+                        [SEPARATOR if not stack else _prefix(stack) + SEPARATOR, _blank(stack)]
+                    )
                 if paragraph is not None and not opened and stack and stack[-1] != _QUOTE:
                     out.append(_blank(stack))  # Python-Markdown nests it only as a new block
                 stack.append(_QUOTE)
@@ -188,6 +197,7 @@ def normalize_blocks(text: str) -> str:
             paragraph = None
             after_blank = True
             continue
+        ended_quote = -1
         if after_blank and isinstance(continued, _Item):
             continued.owner.loose = True  # a blank line between two blocks of one item
         after_blank = False
@@ -228,6 +238,8 @@ def normalize_blocks(text: str) -> str:
             # GitHub reads the Markdown after the opening tag's HTML block ends.
             rest = rest[: html_open.end() - 1] + ' markdown="1"' + rest[html_open.end() - 1 :]
 
+        if closed_fence == len(out) and not any(isinstance(c, _Item) for c in stack):
+            out.append(_blank(stack))  # text right after a fence is a new paragraph
         out.append(prefix + rest)
         if _BREAK_RE.match(rest) or _HEADING_RE.match(rest):
             paragraph = None

@@ -31,7 +31,7 @@ from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.token import Token
 from pygments.util import ClassNotFound
 
-from cardsmith.blocks import normalize_blocks
+from cardsmith.blocks import SEPARATOR, normalize_blocks
 from cardsmith.diagnostics import Report
 from cardsmith.model import CLOZE_RE, Card
 
@@ -286,10 +286,19 @@ class _CalloutProcessor(BlockQuoteProcessor):
         self.parser.state.reset()
 
 
-class _TableCodePipes(Treeprocessor):
-    """`a \\| b` in a table cell's code shows `a | b`, as on GitHub."""
+class _TableFixes(Treeprocessor):
+    """Tables as on GitHub: `a \\| b` in a cell's code shows `a | b`, and a table of only
+    a header row has no body (Python-Markdown adds an empty row)."""
 
     def run(self, root: etree.Element) -> None:
+        for parent in list(root.iter()):
+            for child in list(parent):
+                if child.tag == "p" and child.text == SEPARATOR and not len(child):
+                    parent.remove(child)
+        for table in root.iter("table"):
+            body = table.find("tbody")
+            if body is not None and len(body) == 1 and not "".join(body.itertext()).strip():
+                table.remove(body)
         for cell in root.iter():
             if cell.tag not in ("td", "th"):
                 continue
@@ -344,7 +353,7 @@ class _CardsmithExtension(Extension):
             AutolinkInlineProcessor(AUTOLINK_RE, md), "cardsmith-autolink", 121
         )
         md.inlinePatterns.register(_EmbedProcessor(_EMBED_RE, md), "cardsmith-embed", 175)
-        md.treeprocessors.register(_TableCodePipes(md), "cardsmith-table-pipes", 1)
+        md.treeprocessors.register(_TableFixes(md), "cardsmith-tables", 1)
         md.treeprocessors.register(_MediaRewriter(md, self.renderer), "cardsmith-media", 0)
 
 
