@@ -239,4 +239,3 @@ def spec_examples(path: Path) -> list[SpecExample]:
 
 def same_structure(ours: str, reference: str) -> bool:
     return normalize(ours) == normalize(reference)
-

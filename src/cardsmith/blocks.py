@@ -37,6 +37,9 @@ _HTML_OPEN_RE = re.compile(r" {0,3}<(?P<tag>details|div)(?P<attrs>(?:\s[^>]*)?)>
 
 # A paragraph the renderer removes again: it keeps apart blocks Python-Markdown would join.
 SEPARATOR = "cardsmith-separator-5d1e"
+# Starts the first item of a tight list that needed added blank lines: the renderer takes
+# the paragraphs Python-Markdown then puts in its items out again.
+TIGHT = "cardsmith-tight-5d1e "
 
 
 @dataclass
@@ -45,6 +48,8 @@ class _List:
     blank: str  # a blank line inside the list's parent containers
     item_lines: list[int] = field(default_factory=list)  # output index of each item's marker
     loose: bool = False
+    first_text: int = -1  # where the first item's text starts in its output line
+    blanked: bool = False  # a blank line was added inside it (Python-Markdown: <p>)
 
 
 @dataclass
@@ -90,7 +95,7 @@ def normalize_blocks(text: str) -> str:
     ended_quote = -1  # the depth of a quote that a blank line just ended
     closed_fence = -1  # the output length just after the last closing fence
     lines = text.split("\n")
-    for number, raw in enumerate(lines):
+    for index, raw in enumerate(lines):
         rest, matched = raw, 0
         for container in stack:
             if container == _QUOTE:
@@ -132,8 +137,12 @@ def normalize_blocks(text: str) -> str:
             continue
 
         # Close what did not continue.
-        if matched < len(stack) and stack[matched] == _QUOTE:
-            ended_quote = matched
+        if matched < len(stack) and _QUOTE in stack[matched:]:
+            if stack[matched] == _QUOTE:
+                ended_quote = matched
+            if not blank and not after_blank and out:
+                out.append(_blank(stack[:matched]))  # or Python-Markdown runs the quote on
+                _blanked(stack[:matched])
         del stack[matched:]
         for depth in [d for d in lists if d > matched]:
             del lists[depth]
@@ -151,6 +160,7 @@ def normalize_blocks(text: str) -> str:
                     )
                 if paragraph is not None and not opened and stack and stack[-1] != _QUOTE:
                     out.append(_blank(stack))  # Python-Markdown nests it only as a new block
+                    _blanked(stack)
                 stack.append(_QUOTE)
                 opened.append("> ")
                 lists.pop(len(stack), None)
@@ -180,13 +190,16 @@ def normalize_blocks(text: str) -> str:
             elif after_blank and not opened:
                 owner.loose = True  # a blank line between two items
                 continued = None
-            if interrupts and not any(isinstance(c, _Item) for c in stack):
+            if interrupts and _in_block_context(stack):
                 out.append(_blank(stack))  # Python-Markdown needs a blank line before a list
+            marker = item_match["bullet"] or f"{number}."
+            if not owner.item_lines:
+                before = _prefix(stack[: len(stack) - len(opened)]) + "".join(opened)
+                owner.first_text = len(before) + len(f"{marker} ".ljust(4))
             owner.item_lines.append(len(out))
             stack.append(_Item(width, owner))
             for deeper in [d for d in lists if d > depth]:
                 del lists[deeper]
-            marker = item_match["bullet"] or f"{number}."
             opened.append(f"{marker} ".ljust(4))
             rest = after[spaces:] if after.strip() else ""
             paragraph = None
@@ -209,7 +222,7 @@ def normalize_blocks(text: str) -> str:
         if open_fence is not None and not (
             open_fence["fence"][0] == "`" and "`" in open_fence["info"]
         ):
-            if paragraph is not None and not any(isinstance(c, _Item) for c in stack):
+            if paragraph is not None and _in_block_context(stack):
                 out.append(_blank(stack))
             fence = _Fence(len(stack), open_fence["fence"], len(open_fence["indent"]))
             out.append(prefix + fence.marks + _language(open_fence["info"]))
@@ -233,12 +246,12 @@ def normalize_blocks(text: str) -> str:
         if (
             html_open is not None
             and "markdown=" not in html_open["attrs"]
-            and _markdown_inside(lines, number, html_open["tag"].lower())
+            and _markdown_inside(lines, index, html_open["tag"].lower())
         ):
             # GitHub reads the Markdown after the opening tag's HTML block ends.
             rest = rest[: html_open.end() - 1] + ' markdown="1"' + rest[html_open.end() - 1 :]
 
-        if closed_fence == len(out) and not any(isinstance(c, _Item) for c in stack):
+        if closed_fence == len(out) and _in_block_context(stack):
             out.append(_blank(stack))  # text right after a fence is a new paragraph
         out.append(prefix + rest)
         if _BREAK_RE.match(rest) or _HEADING_RE.match(rest):
@@ -253,10 +266,20 @@ def normalize_blocks(text: str) -> str:
     return "\n".join(_loosen(out, every_list))
 
 
+def _blanked(stack: list[_Container]) -> None:
+    for container in stack:
+        if isinstance(container, _Item):
+            container.owner.blanked = True
+
+
 def _loosen(out: list[str], every_list: list[_List]) -> list[str]:
     """Blank lines between the items of loose lists: Python-Markdown then wraps them in <p>."""
     before: dict[int, str] = {}
     for owner in every_list:
+        if owner.blanked and not owner.loose and owner.item_lines:
+            line = out[owner.item_lines[0]]
+            at = min(owner.first_text, len(line))
+            out[owner.item_lines[0]] = line[:at] + TIGHT + line[at:]
         if owner.loose:
             for index in owner.item_lines[1:]:
                 if index and out[index - 1].strip(" >"):
@@ -269,6 +292,11 @@ def _loosen(out: list[str], every_list: list[_List]) -> list[str]:
             result.append(before[index])
         result.append(line)
     return result
+
+
+def _in_block_context(stack: list[_Container]) -> bool:
+    """Whether Python-Markdown reads blocks here as at the top (not inside a list item)."""
+    return not stack or stack[-1] == _QUOTE
 
 
 def _language(info: str) -> str:

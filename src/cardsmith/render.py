@@ -31,7 +31,7 @@ from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.token import Token
 from pygments.util import ClassNotFound
 
-from cardsmith.blocks import SEPARATOR, normalize_blocks
+from cardsmith.blocks import SEPARATOR, TIGHT, normalize_blocks
 from cardsmith.diagnostics import Report
 from cardsmith.model import CLOZE_RE, Card
 
@@ -219,6 +219,31 @@ def _replace_by_text(parent: etree.Element, child: etree.Element, text: str) -> 
     parent.remove(child)
 
 
+def _tighten(listing: etree.Element) -> None:
+    """Unwrap the paragraphs directly inside the items of a tight list."""
+    for item in listing:
+        for index, child in reversed(list(enumerate(item))):
+            if child.tag != "p":
+                continue
+            text = (child.text or "") + ("\n" if index else "")
+            if index == 0:
+                item.text = (item.text or "") + text
+            else:
+                previous = item[index - 1]
+                previous.tail = (previous.tail or "") + "\n" + text
+            tail = child.tail or ""
+            kids = list(child)
+            item.remove(child)
+            for offset, kid in enumerate(kids):
+                item.insert(index + offset, kid)
+            if kids:
+                kids[-1].tail = (kids[-1].tail or "") + tail
+            elif index == 0:
+                item.text = (item.text or "") + tail
+            else:
+                item[index - 1].tail = (item[index - 1].tail or "") + tail
+
+
 def _sound_suffix(src: str) -> bool:
     suffix = Path(unquote(urlparse(src).path)).suffix.lower()
     return suffix in _SOUND_MAGIC
@@ -291,10 +316,21 @@ class _TableFixes(Treeprocessor):
     a header row has no body (Python-Markdown adds an empty row)."""
 
     def run(self, root: etree.Element) -> None:
+        parent_of: dict[etree.Element, etree.Element] = {}
         for parent in list(root.iter()):
             for child in list(parent):
+                parent_of[child] = parent
                 if child.tag == "p" and child.text == SEPARATOR and not len(child):
                     parent.remove(child)
+        for item in root.iter("li"):
+            first = (
+                item[0]
+                if len(item) and item[0].tag == "p" and not (item.text or "").strip()
+                else item
+            )
+            if first.text and first.text.startswith(TIGHT):
+                first.text = first.text[len(TIGHT) :]
+                _tighten(parent_of[item])
         for table in root.iter("table"):
             body = table.find("tbody")
             if body is not None and len(body) == 1 and not "".join(body.itertext()).strip():
