@@ -72,7 +72,9 @@ CORPUS: dict[str, str] = {
     "setext heading": "Title\n=====\n",
     "task list": "- [x] done\n- [ ] todo\n",
     "footnote": "Claim.[^1]\n\n[^1]: Source.\n",
-    "details with Markdown": "<details>\n<summary>More</summary>\n\n**bold** inside\n\n</details>\n",
+    "details with Markdown": (
+        "<details>\n<summary>More</summary>\n\n**bold** inside\n\n</details>\n"
+    ),
     "indented code block": "Text.\n\n    code block\n",
     "paragraphs": "One.\n\nTwo.\n",
     "unicode text": "Grüße, 日本語, Ελληνικά.\n",

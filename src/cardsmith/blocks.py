@@ -27,7 +27,8 @@ _ITEM_RE = re.compile(
 )
 _BREAK_RE = re.compile(r" {0,3}(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,})$")
 _HEADING_RE = re.compile(r" {0,3}#{1,6}(?: |$)")
-_TABLE_DELIMITER_RE = re.compile(r" {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
+# Matched against a stripped line: no whitespace runs to backtrack over at either end.
+_TABLE_DELIMITER_RE = re.compile(r"\|?[ \t]*:?-+:?(?:[ \t]*\|[ \t]*:?-+:?)*[ \t]*\|?")
 # Lines that may start a container, a fence, a table or an HTML block: without any, the
 # text is already in Python-Markdown's form.
 _WORK_RE = re.compile(r"^ *(?:[-+*>|<`~]|\d{1,9}[.)])", re.MULTILINE)
@@ -235,7 +236,7 @@ def normalize_blocks(text: str) -> str:
             and paragraph[0] == len(stack)
             and "|" in rest
             and "|" in out[-1]
-            and _TABLE_DELIMITER_RE.match(rest)
+            and _TABLE_DELIMITER_RE.fullmatch(rest.strip())
         ):
             out.insert(len(out) - 1, _blank(stack))  # the table's header row ends the paragraph
             for owner in every_list:

@@ -30,7 +30,6 @@ _EVENT_RE = re.compile(
     re.MULTILINE,
 )
 _NON_BLANK_RE = re.compile(r"\S")
-_CLOSING_HASHES_RE = re.compile(r"\s+#+\s*$")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAG_RE = re.compile(r"^[^\s\"]+$")
 
@@ -398,7 +397,12 @@ def _heading_attrs(
 
 
 def _strip_closing_hashes(text: str) -> str:
-    return _CLOSING_HASHES_RE.sub("", text).strip()
+    """A heading's text without its optional closing `#`s (which need a space before)."""
+    text = text.strip()
+    bare = text.rstrip("#")
+    if bare != text and (not bare or bare[-1] in " \t"):
+        text = bare
+    return text.strip()
 
 
 def _answer_and_blocks(

@@ -89,7 +89,7 @@ EXTENSION_CONFIGS: dict[str, dict[str, object]] = {
 # not followed by a digit, so "$5 and $10" stays text; `\$` is a literal dollar.
 # Each body stops at the next opener, so unclosed delimiters keep matching linear.
 _MATH_RE = re.compile(
-    r"(?P<code>(?P<ticks>`+)(?:(?!`).)+?(?P=ticks))"
+    r"(?P<code>(?<!`)(?P<ticks>`+)(?!`)(?:(?!`).)+?(?P=ticks))"
     r"|(?P<dollar>\\\$)"
     r"|\$\$(?P<display>(?:(?!\$\$).)+?)\$\$"
     r"|\\\[(?P<display2>(?:(?!\\[\[\]]).)+?)\\\]"
@@ -597,7 +597,7 @@ _MATH_COMMAND_RE = re.compile(
     r"renewcommand|providecommand|DeclareMathOperator|newenvironment|renewenvironment|"
     r"require|data|html(?:Class|Style|Id|Data))(?![A-Za-z])[ \t\n]*(?:\{(?P<arg>[^{}]*)\})?"
 )
-_CODE_ELEMENT_RE = re.compile(r"<(pre|code)\b[^>]*>.*?</\1>", re.DOTALL | re.IGNORECASE)
+_CODE_TAG_RE = re.compile(r"<(/?)(?:pre|code)\b[^>]*>", re.IGNORECASE)
 _TAG_RE = re.compile(r"<[^>]*>")
 _SAFE_LINK_RE = re.compile(r"(?:https?|mailto):|[^:]*(?:[/?#]|$)", re.IGNORECASE)
 
@@ -610,7 +610,16 @@ def unsafe_math(fragment: str) -> list[tuple[str, str | None]]:
     """
     if "\\" not in fragment:
         return []
-    text = html.unescape(_TAG_RE.sub("", _CODE_ELEMENT_RE.sub("", fragment)))
+    outside: list[str] = []  # the text outside <pre> and <code>, in one linear pass
+    depth = position = 0
+    for tag in _CODE_TAG_RE.finditer(fragment):
+        if depth == 0:
+            outside.append(fragment[position : tag.start()])
+        depth = max(depth - 1, 0) if tag[1] else depth + 1
+        position = tag.end()
+    if depth == 0:
+        outside.append(fragment[position:])
+    text = html.unescape(_TAG_RE.sub("", "".join(outside)))
     found: list[tuple[str, str | None]] = []
     for match in _MATH_COMMAND_RE.finditer(text):
         command = f"\\{match['name']}"
