@@ -38,9 +38,9 @@ FLOOR = {
     "Emphasis and strong emphasis": (115, 122, 132),
     "Links": (55, 56, 90),
     "Images": (16, 16, 22),
-    "Autolinks": (8, 11, 19),
+    "Autolinks": (8, 9, 19),
     "Raw HTML": (15, 15, 21),
-    "Hard line breaks": (10, 13, 15),
+    "Hard line breaks": (10, 12, 15),
     "Soft line breaks": (2, 2, 2),
     "Textual content": (3, 3, 3),
 }

@@ -29,6 +29,8 @@ _BREAK_RE = re.compile(r" {0,3}(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3
 _HEADING_RE = re.compile(r" {0,3}#{1,6}(?: |$)")
 # Matched against a stripped line: no whitespace runs to backtrack over at either end.
 _TABLE_DELIMITER_RE = re.compile(r"\|?[ \t]*:?-+:?(?:[ \t]*\|[ \t]*:?-+:?)*[ \t]*\|?")
+# The first characters of lines that may be more than paragraph text.
+_BLOCK_STARTS = frozenset("-+*>0123456789`~<|_#:=")
 # Lines that may start a container, a fence, a table or an HTML block: without any, the
 # text is already in Python-Markdown's form.
 _WORK_RE = re.compile(r"^ *(?:[-+*>|<`~]|\d{1,9}[.)])", re.MULTILINE)
@@ -97,6 +99,19 @@ def normalize_blocks(text: str) -> str:
     closed_fence = -1  # the output length just after the last closing fence
     lines = text.split("\n")
     for index, raw in enumerate(lines):
+        if not stack and fence is None:
+            first = raw.lstrip(" ")[:1]
+            if first and first not in _BLOCK_STARTS and closed_fence != len(out):
+                # The common case: a paragraph line at the top, nothing to rewrite.
+                out.append(raw)
+                lists.clear()
+                ended_quote = -1
+                after_blank = False
+                if paragraph is None:
+                    paragraph = (0, len(out) - 1, 1)
+                else:
+                    paragraph = (0, paragraph[1], paragraph[2] + 1)
+                continue
         rest, matched = raw, 0
         for container in stack:
             if container == _QUOTE:

@@ -9,6 +9,7 @@ import re
 import xml.etree.ElementTree as etree
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import markdown
@@ -17,12 +18,7 @@ import pygments
 import pymdownx.emoji
 from markdown.blockprocessors import BlockQuoteProcessor
 from markdown.extensions import Extension
-from markdown.inlinepatterns import (
-    AUTOLINK_RE,
-    AutolinkInlineProcessor,
-    InlineProcessor,
-    SubstituteTagInlineProcessor,
-)
+from markdown.inlinepatterns import InlineProcessor, SubstituteTagInlineProcessor
 from markdown.preprocessors import Preprocessor
 from markdown.treeprocessors import Treeprocessor
 from pygments.formatters import HtmlFormatter
@@ -99,9 +95,10 @@ _MATH_RE = re.compile(
 )
 _SPLIT = "cardsmithsplit9f4c2e"
 # Text that Markdown would give back unchanged: no inline syntax, no block start, nothing
-# that could be a link (`:` of a URL or emoji, `@` of an address, `www.`) or a highlight.
+# that could be a link (`://`, `www.`, the `@` of an address), an :emoji: or a highlight.
 _PLAIN_RE = re.compile(
-    r"(?![ \t]*(?:[-+*>#=|]|\d+[.)]))(?!.*www\.)[^\\`*_\[\]<>&!$~{}:@=|^\n\r]*\Z",
+    r"(?![ \t]*(?:[-+*>#=|]|\d+[.)]))(?!.*(?:www\.|://|:[+\-\w]+:))"
+    r"[^\\`*_\[\]<>&!$~{}@=|^\n\r]*\Z",
     re.IGNORECASE,
 )
 # Obsidian's embed: ![[file.png]] or ![[file.png|alt or width]].
@@ -249,11 +246,84 @@ def _sound_suffix(src: str) -> bool:
     return suffix in _SOUND_MAGIC
 
 
+# The text an inline pattern needs before it can match: a text without any is skipped
+# without calling the pattern (Python-Markdown tries every pattern on every piece of text,
+# which is most of a card's rendering time). Patterns not named here are always tried.
+_INLINE_TRIGGERS: dict[str, re.Pattern[str]] = {
+    name: re.compile(trigger, re.IGNORECASE)
+    for name, trigger in {
+        "backtick": "`",
+        "escape": r"\\",
+        "footnote": r"\[\^",
+        "cardsmith-embed": r"!\[\[",
+        "reference": r"\[",
+        "link": r"\[",
+        "image_link": r"!\[",
+        "image_reference": r"!\[",
+        "short_reference": r"\[",
+        "short_image_ref": r"!\[",
+        "autolink": "<",
+        "automail": "<",
+        "linebreak": "\n",
+        "html": "<",
+        "magic-link": r"://|www\.|ftp\.",
+        "magic-mail": "@",
+        "entity": "&",
+        "emoji": ":",
+        "delimiter": "[*_~=]",
+    }.items()
+}
+
+
+class _QuickInlineProcessor(markdown.treeprocessors.InlineProcessor):
+    """Python-Markdown's inline pass, skipping patterns whose trigger text is absent."""
+
+    _quick: list[tuple[Any, re.Pattern[str] | None]] | None = None
+
+    def run(self, tree: etree.Element, ancestors: list[str] | None = None) -> etree.Element:
+        if self._quick is None:
+            self._quick = self._patterns()
+        return super().run(tree, ancestors)
+
+    def _patterns(self) -> list[tuple[Any, re.Pattern[str] | None]]:
+        patterns = list(self.inlinePatterns)
+        triggers: list[re.Pattern[str] | None] = [None] * len(patterns)
+        for name, trigger in _INLINE_TRIGGERS.items():
+            if name in self.inlinePatterns:
+                triggers[self.inlinePatterns.get_index_for_name(name)] = trigger
+        return list(zip(patterns, triggers, strict=True))
+
+    def _InlineProcessor__handleInline(self, data: str, patternIndex: int = 0) -> str:
+        if isinstance(data, markdown.util.AtomicString):
+            return data
+        apply = self._InlineProcessor__applyPattern  # type: ignore[attr-defined]
+        quick = self._quick
+        assert quick is not None
+        start = 0
+        while patternIndex < len(quick):
+            pattern, trigger = quick[patternIndex]
+            if trigger is not None and trigger.search(data, start) is None:
+                patternIndex += 1
+                start = 0
+                continue
+            data, matched, start = apply(pattern, data, patternIndex, start)
+            if not matched:
+                patternIndex += 1
+        return data
+
+
 class _BlockPreprocessor(Preprocessor):
     """CommonMark's lists, quotes and fences, in the layout Python-Markdown reads."""
 
+    # What the tree fixes below need to look for in this document.
+    markers = False
+    pipes = False
+
     def run(self, lines: list[str]) -> list[str]:
-        return normalize_blocks("\n".join(lines)).split("\n")
+        text = normalize_blocks("\n".join(lines))
+        self.markers = SEPARATOR in text or TIGHT in text
+        self.pipes = "|" in text
+        return text.split("\n")
 
 
 class _ClozePreprocessor(Preprocessor):
@@ -311,11 +381,22 @@ class _CalloutProcessor(BlockQuoteProcessor):
         self.parser.state.reset()
 
 
-class _TableFixes(Treeprocessor):
-    """Tables as on GitHub: `a \\| b` in a cell's code shows `a | b`, and a table of only
+class _TreeFixes(Treeprocessor):
+    """What blocks.normalize_blocks asked for (separators out, tight lists without <p>),
+    and tables as on GitHub: `a \\| b` in a cell's code shows `a | b`, and a table of only
     a header row has no body (Python-Markdown adds an empty row)."""
 
+    def __init__(self, md: markdown.Markdown, blocks: _BlockPreprocessor) -> None:
+        super().__init__(md)
+        self.blocks = blocks
+
     def run(self, root: etree.Element) -> None:
+        if self.blocks.markers:
+            self._markers(root)
+        if self.blocks.pipes:
+            self._tables(root)
+
+    def _markers(self, root: etree.Element) -> None:
         parent_of: dict[etree.Element, etree.Element] = {}
         for parent in list(root.iter()):
             for child in list(parent):
@@ -331,6 +412,8 @@ class _TableFixes(Treeprocessor):
             if first.text and first.text.startswith(TIGHT):
                 first.text = first.text[len(TIGHT) :]
                 _tighten(parent_of[item])
+
+    def _tables(self, root: etree.Element) -> None:
         for table in root.iter("table"):
             body = table.find("tbody")
             if body is not None and len(body) == 1 and not "".join(body.itertext()).strip():
@@ -375,21 +458,19 @@ class _CardsmithExtension(Extension):
         # Below normalize_whitespace (30), which strips the stash's placeholder markers; the
         # block layout first, then superfences (25) takes the code out, then math and
         # clozes are stashed before html_block (20) and the inline patterns see them.
-        md.preprocessors.register(_BlockPreprocessor(md), "cardsmith-blocks", 29)
+        blocks = _BlockPreprocessor(md)
+        md.preprocessors.register(blocks, "cardsmith-blocks", 29)
         md.preprocessors.register(_MathPreprocessor(md), "cardsmith-math", 24)
         md.preprocessors.register(_ClozePreprocessor(md), "cardsmith-cloze", 23)
         md.parser.blockprocessors.register(_CalloutProcessor(md.parser), "cardsmith-callout", 21.1)
-        # After escapes (180), which take `\\` first, and raw HTML (90): a `\` at a
-        # line's end is a break.
+        # Two spaces, or (CommonMark) a `\` at a line's end: a break. After escapes (180),
+        # which take `\\` first.
         md.inlinePatterns.register(
-            SubstituteTagInlineProcessor(r"\\\n", "br"), "cardsmith-hard-break", 89
+            SubstituteTagInlineProcessor(r"(?:  |\\)\n", "br"), "linebreak", 100
         )
-        # CommonMark's <scheme:...> autolinks (magiclink's own takes only web and mail).
-        md.inlinePatterns.register(
-            AutolinkInlineProcessor(AUTOLINK_RE, md), "cardsmith-autolink", 121
-        )
+        md.treeprocessors.register(_QuickInlineProcessor(md), "inline", 20)
         md.inlinePatterns.register(_EmbedProcessor(_EMBED_RE, md), "cardsmith-embed", 175)
-        md.treeprocessors.register(_TableFixes(md), "cardsmith-tables", 1)
+        md.treeprocessors.register(_TreeFixes(md, blocks), "cardsmith-fixes", 1)
         md.treeprocessors.register(_MediaRewriter(md, self.renderer), "cardsmith-media", 0)
 
 
@@ -579,8 +660,13 @@ def sanitize(fragment: str) -> str:
 
     The one input kept is a task list's box: always a disabled checkbox.
     """
-    return nh3.clean(
-        fragment,
+    return _cleaner().clean(fragment)
+
+
+@functools.cache
+def _cleaner() -> nh3.Cleaner:
+    # Built once: setting the cleaner up costs about as much as cleaning a card.
+    return nh3.Cleaner(
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=ALLOWED_URL_SCHEMES,
