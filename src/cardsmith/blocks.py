@@ -29,6 +29,8 @@ _BREAK_RE = re.compile(r" {0,3}(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3
 _HEADING_RE = re.compile(r" {0,3}#{1,6}(?: |$)")
 # Matched against a stripped line: no whitespace runs to backtrack over at either end.
 _TABLE_DELIMITER_RE = re.compile(r"\|?[ \t]*:?-+:?(?:[ \t]*\|[ \t]*:?-+:?)*[ \t]*\|?")
+# The first characters of a quote marker or a list item.
+_CONTAINER_STARTS = frozenset(">-+*0123456789")
 # The first characters of lines that may be more than paragraph text.
 _BLOCK_STARTS = frozenset("-+*>0123456789`~<|_#:=")
 # Lines that may start a container, a fence, a table or an HTML block: without any, the
@@ -99,6 +101,11 @@ def normalize_blocks(text: str) -> str:
     closed_fence = -1  # the output length just after the last closing fence
     lines = text.split("\n")
     for index, raw in enumerate(lines):
+        if fence is not None and not stack and raw.lstrip(" ")[:1] != fence.marks[0]:
+            # A code line at the top: never a closing fence, kept as it is.
+            strip = min(fence.indent, _indent(raw))
+            out.append(raw[strip:])
+            continue
         if not stack and fence is None:
             first = raw.lstrip(" ")[:1]
             if first and first not in _BLOCK_STARTS and closed_fence != len(out):
@@ -160,14 +167,18 @@ def normalize_blocks(text: str) -> str:
                 out.append(_blank(stack[:matched]))  # or Python-Markdown runs the quote on
                 _blanked(stack[:matched])
         del stack[matched:]
-        for depth in [d for d in lists if d > matched]:
-            del lists[depth]
+        if lists:
+            for depth in [d for d in lists if d > matched]:
+                del lists[depth]
         continued = stack[-1] if stack else None
 
         # New containers on this line.
         opened: list[str] = []
         while True:
-            quote = _QUOTE_RE.match(rest)
+            lead = rest.lstrip(" ")[:1]
+            if not lead or lead not in _CONTAINER_STARTS:
+                break
+            quote = _QUOTE_RE.match(rest) if lead == ">" else None
             if quote is not None:
                 if ended_quote == len(stack) and after_blank and not opened:
                     # Python-Markdown would join two quotes that a blank line separates.
@@ -230,11 +241,12 @@ def normalize_blocks(text: str) -> str:
         if after_blank and isinstance(continued, _Item):
             continued.owner.loose = True  # a blank line between two blocks of one item
         after_blank = False
-        if not opened:
+        if not opened and lists:
             for depth in [d for d in lists if d >= len(stack)]:
                 del lists[depth]  # a block between items ends their list
 
-        open_fence = FENCE_RE.match(rest)
+        lead = rest.lstrip(" ")[:1]
+        open_fence = FENCE_RE.match(rest) if lead in ("`", "~") else None
         if open_fence is not None and not (
             open_fence["fence"][0] == "`" and "`" in open_fence["info"]
         ):
@@ -258,7 +270,7 @@ def normalize_blocks(text: str) -> str:
                 owner.item_lines[:] = [i + (i >= len(out) - 2) for i in owner.item_lines]
             paragraph = None
 
-        html_open = _HTML_OPEN_RE.match(rest)
+        html_open = _HTML_OPEN_RE.match(rest) if lead == "<" else None
         if (
             html_open is not None
             and "markdown=" not in html_open["attrs"]

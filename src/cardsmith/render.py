@@ -7,6 +7,7 @@ import hashlib
 import html
 import re
 import xml.etree.ElementTree as etree
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -249,45 +250,42 @@ def _sound_suffix(src: str) -> bool:
 # The text an inline pattern needs before it can match: a text without any is skipped
 # without calling the pattern (Python-Markdown tries every pattern on every piece of text,
 # which is most of a card's rendering time). Patterns not named here are always tried.
-_INLINE_TRIGGERS: dict[str, re.Pattern[str]] = {
-    name: re.compile(trigger, re.IGNORECASE)
-    for name, trigger in {
-        "backtick": "`",
-        "escape": r"\\",
-        "footnote": r"\[\^",
-        "cardsmith-embed": r"!\[\[",
-        "reference": r"\[",
-        "link": r"\[",
-        "image_link": r"!\[",
-        "image_reference": r"!\[",
-        "short_reference": r"\[",
-        "short_image_ref": r"!\[",
-        "autolink": "<",
-        "automail": "<",
-        "linebreak": "\n",
-        "html": "<",
-        "magic-link": r"://|www\.|ftp\.",
-        "magic-mail": "@",
-        "entity": "&",
-        "emoji": ":",
-        "delimiter": "[*_~=]",
-    }.items()
+_INLINE_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "backtick": ("`",),
+    "escape": ("\\",),
+    "footnote": ("[^",),
+    "cardsmith-embed": ("![[",),
+    "reference": ("[",),
+    "link": ("[",),
+    "image_link": ("![",),
+    "image_reference": ("![",),
+    "short_reference": ("[",),
+    "short_image_ref": ("![",),
+    "autolink": ("<",),
+    "automail": ("<",),
+    "linebreak": ("\n",),
+    "html": ("<",),
+    "magic-link": ("://", "www.", "WWW.", "Www.", "ftp.", "FTP."),
+    "magic-mail": ("@",),
+    "entity": ("&",),
+    "emoji": (":",),
+    "delimiter": ("*", "_", "~", "="),
 }
 
 
 class _QuickInlineProcessor(markdown.treeprocessors.InlineProcessor):
     """Python-Markdown's inline pass, skipping patterns whose trigger text is absent."""
 
-    _quick: list[tuple[Any, re.Pattern[str] | None]] | None = None
+    _quick: list[tuple[Any, tuple[str, ...] | None]] | None = None
 
     def run(self, tree: etree.Element, ancestors: list[str] | None = None) -> etree.Element:
         if self._quick is None:
             self._quick = self._patterns()
         return super().run(tree, ancestors)
 
-    def _patterns(self) -> list[tuple[Any, re.Pattern[str] | None]]:
+    def _patterns(self) -> list[tuple[Any, tuple[str, ...] | None]]:
         patterns = list(self.inlinePatterns)
-        triggers: list[re.Pattern[str] | None] = [None] * len(patterns)
+        triggers: list[tuple[str, ...] | None] = [None] * len(patterns)
         for name, trigger in _INLINE_TRIGGERS.items():
             if name in self.inlinePatterns:
                 triggers[self.inlinePatterns.get_index_for_name(name)] = trigger
@@ -301,11 +299,15 @@ class _QuickInlineProcessor(markdown.treeprocessors.InlineProcessor):
         assert quick is not None
         start = 0
         while patternIndex < len(quick):
-            pattern, trigger = quick[patternIndex]
-            if trigger is not None and trigger.search(data, start) is None:
-                patternIndex += 1
-                start = 0
-                continue
+            pattern, triggers = quick[patternIndex]
+            if triggers is not None:
+                for trigger in triggers:
+                    if trigger in data:
+                        break
+                else:
+                    patternIndex += 1
+                    start = 0
+                    continue
             data, matched, start = apply(pattern, data, patternIndex, start)
             if not matched:
                 patternIndex += 1
@@ -315,15 +317,22 @@ class _QuickInlineProcessor(markdown.treeprocessors.InlineProcessor):
 class _BlockPreprocessor(Preprocessor):
     """CommonMark's lists, quotes and fences, in the layout Python-Markdown reads."""
 
-    # What the tree fixes below need to look for in this document.
-    markers = False
-    pipes = False
+    # What later steps need to look for in this document.
+    markers = pipes = footnotes = tasks = False
 
     def run(self, lines: list[str]) -> list[str]:
         text = normalize_blocks("\n".join(lines))
         self.markers = SEPARATOR in text or TIGHT in text
         self.pipes = "|" in text
+        self.footnotes = "[^" in text
+        self.tasks = "[x]" in text or "[ ]" in text or "[X]" in text
         return text.split("\n")
+
+
+def _only_when(processor: Any, needed: Callable[[], bool], idle: Callable[[Any], Any]) -> None:
+    """Run an extension's step only for documents that hold its syntax (idle otherwise)."""
+    run = processor.run
+    processor.run = lambda value: run(value) if needed() else idle(value)
 
 
 class _ClozePreprocessor(Preprocessor):
@@ -471,6 +480,17 @@ class _CardsmithExtension(Extension):
         md.treeprocessors.register(_QuickInlineProcessor(md), "inline", 20)
         md.inlinePatterns.register(_EmbedProcessor(_EMBED_RE, md), "cardsmith-embed", 175)
         md.treeprocessors.register(_TreeFixes(md, blocks), "cardsmith-fixes", 1)
+        # Footnotes and task lists cost every card a tree walk; most cards have neither.
+        steps: list[tuple[Any, str, Callable[[], bool]]] = [
+            (md.treeprocessors, "footnote", lambda: blocks.footnotes),
+            (md.treeprocessors, "footnote-duplicate", lambda: blocks.footnotes),
+            (md.treeprocessors, "task-list", lambda: blocks.tasks),
+            (md.postprocessors, "footnote", lambda: blocks.footnotes),
+        ]
+        for registry, name, needed in steps:
+            if name in registry:
+                idle = (lambda text: text) if registry is md.postprocessors else (lambda _: None)
+                _only_when(registry[name], needed, idle)
         md.treeprocessors.register(_MediaRewriter(md, self.renderer), "cardsmith-media", 0)
 
 
