@@ -121,7 +121,11 @@ def _merge(children: list[Node | str], tag: str, in_pre: bool) -> list[Node | st
     if in_pre or tag == "pre":
         result = [c for c in merged if c != ""]
         if result and isinstance(result[-1], str):
-            result[-1] = result[-1].rstrip("\n") + "\n"
+            text = result[-1].rstrip("\n")
+            if text:
+                result[-1] = text + "\n"
+            else:
+                result.pop()
         return result
     cleaned: list[Node | str] = []
     for index, child in enumerate(merged):

@@ -211,14 +211,31 @@ def normalize_blocks(text: str) -> str:
             width = item_match.end() + spaces
             depth = len(stack)
             owner = lists.get(depth)
+            if owner is not None and owner.kind != kind and not opened:
+                # A new marker starts a new list; Python-Markdown would continue the old one.
+                if out and out[-1].strip(" >"):
+                    out.append(_blank(stack))
+                out.extend([_prefix(stack) + SEPARATOR, _blank(stack)])
+                _blanked(stack)
             if owner is None or owner.kind != kind:
                 owner = lists[depth] = _List(kind, _blank(stack))
                 every_list.append(owner)
             elif after_blank and not opened:
                 owner.loose = True  # a blank line between two items
                 continued = None
+            parent = stack[-1] if stack else None
             if interrupts and _in_block_context(stack):
                 out.append(_blank(stack))  # Python-Markdown needs a blank line before a list
+            elif (
+                interrupts
+                and paragraph is not None
+                and isinstance(parent, _Item)
+                and paragraph[1] != parent.owner.item_lines[-1]
+            ):
+                out.append(_blank(stack))  # a list after an item's second paragraph
+                _blanked(stack)
+            elif owner.blanked and owner.item_lines and out and out[-1].strip(" >"):
+                out.append(_blank(stack))  # or it reads the item as more of the last block
             marker = item_match["bullet"] or f"{number}."
             if not owner.item_lines:
                 before = _prefix(stack[: len(stack) - len(opened)]) + "".join(opened)
@@ -250,8 +267,9 @@ def normalize_blocks(text: str) -> str:
         if open_fence is not None and not (
             open_fence["fence"][0] == "`" and "`" in open_fence["info"]
         ):
-            if paragraph is not None and _in_block_context(stack):
-                out.append(_blank(stack))
+            if paragraph is not None or closed_fence == len(out):
+                out.append(_blank(stack))  # else Python-Markdown keeps it in the paragraph
+                _blanked(stack)
             fence = _Fence(len(stack), open_fence["fence"], len(open_fence["indent"]))
             out.append(prefix + fence.marks + _language(open_fence["info"]))
             paragraph = None
@@ -266,6 +284,7 @@ def normalize_blocks(text: str) -> str:
             and _TABLE_DELIMITER_RE.fullmatch(rest.strip())
         ):
             out.insert(len(out) - 1, _blank(stack))  # the table's header row ends the paragraph
+            _blanked(stack)
             for owner in every_list:
                 owner.item_lines[:] = [i + (i >= len(out) - 2) for i in owner.item_lines]
             paragraph = None
@@ -279,8 +298,9 @@ def normalize_blocks(text: str) -> str:
             # GitHub reads the Markdown after the opening tag's HTML block ends.
             rest = rest[: html_open.end() - 1] + ' markdown="1"' + rest[html_open.end() - 1 :]
 
-        if closed_fence == len(out) and _in_block_context(stack):
+        if closed_fence == len(out):
             out.append(_blank(stack))  # text right after a fence is a new paragraph
+            _blanked(stack)
         out.append(prefix + rest)
         if _BREAK_RE.match(rest) or _HEADING_RE.match(rest):
             paragraph = None
