@@ -318,7 +318,7 @@ class _BlockPreprocessor(Preprocessor):
     """CommonMark's lists, quotes and fences, in the layout Python-Markdown reads."""
 
     # What later steps need to look for in this document.
-    markers = pipes = footnotes = tasks = False
+    markers = pipes = footnotes = tasks = fences = html = escapes = False
 
     def run(self, lines: list[str]) -> list[str]:
         text = normalize_blocks("\n".join(lines))
@@ -326,6 +326,9 @@ class _BlockPreprocessor(Preprocessor):
         self.pipes = "|" in text
         self.footnotes = "[^" in text
         self.tasks = "[x]" in text or "[ ]" in text or "[X]" in text
+        self.fences = "```" in text or "~~~" in text
+        self.html = "<" in text
+        self.escapes = "\\" in text
         return text.split("\n")
 
 
@@ -480,16 +483,20 @@ class _CardsmithExtension(Extension):
         md.treeprocessors.register(_QuickInlineProcessor(md), "inline", 20)
         md.inlinePatterns.register(_EmbedProcessor(_EMBED_RE, md), "cardsmith-embed", 175)
         md.treeprocessors.register(_TreeFixes(md, blocks), "cardsmith-fixes", 1)
-        # Footnotes and task lists cost every card a tree walk; most cards have neither.
+        # Each of these steps walks every card's text or tree; most cards need few of them.
         steps: list[tuple[Any, str, Callable[[], bool]]] = [
+            (md.preprocessors, "fenced_code_block", lambda: blocks.fences),
+            (md.preprocessors, "html_block", lambda: blocks.html),
             (md.treeprocessors, "footnote", lambda: blocks.footnotes),
             (md.treeprocessors, "footnote-duplicate", lambda: blocks.footnotes),
             (md.treeprocessors, "task-list", lambda: blocks.tasks),
+            (md.treeprocessors, "unescape", lambda: blocks.escapes),
             (md.postprocessors, "footnote", lambda: blocks.footnotes),
+            (md.postprocessors, "raw_html", lambda: md.htmlStash.html_counter > 0),
         ]
         for registry, name, needed in steps:
             if name in registry:
-                idle = (lambda text: text) if registry is md.postprocessors else (lambda _: None)
+                idle = (lambda _: None) if registry is md.treeprocessors else (lambda same: same)
                 _only_when(registry[name], needed, idle)
         md.treeprocessors.register(_MediaRewriter(md, self.renderer), "cardsmith-media", 0)
 
