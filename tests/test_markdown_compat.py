@@ -122,11 +122,11 @@ def agreement(examples: int, derandomize: bool = True) -> tuple[int, int, list[s
     return len(results) - len(failures), len(results), failures[:20]
 
 
-# The target is 99%; what the block normalizer reaches today is a floor that may only rise
-# (5,000 random documents: see the closing note of issue 16). The disagreements left are
-# mostly tables and quotes nested in list items, where Python-Markdown's list processor
-# keeps its own idea of which items hold paragraphs.
-AGREEMENT_FLOOR = 0.96
+# The target is 99%. Over 300 derandomized documents every one matches today; the floor
+# leaves room for a hypothesis upgrade drawing other documents (the closing note of issue 16
+# gives the rate over 5,000 random ones). What still disagrees is mostly tables nested in
+# quotes in list items, where cmark-gfm's looseness differs.
+AGREEMENT_FLOOR = 0.98
 
 
 def test_generated_documents_have_githubs_block_structure() -> None:

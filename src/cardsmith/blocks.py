@@ -98,6 +98,7 @@ def normalize_blocks(text: str) -> str:
     paragraph: tuple[int, int, int] | None = None  # (depth, first output index, lines)
     after_blank = False
     ended_quote = -1  # the depth of a quote that a blank line just ended
+    table = -1  # the first output line of the table being read
     closed_fence = -1  # the output length just after the last closing fence
     lines = text.split("\n")
     for index, raw in enumerate(lines):
@@ -275,19 +276,20 @@ def normalize_blocks(text: str) -> str:
             paragraph = None
             continue
 
-        if (
+        starts_table = (
             paragraph is not None
-            and paragraph[2] >= 2
             and paragraph[0] == len(stack)
+            and paragraph[1] != table
             and "|" in rest
             and "|" in out[-1]
-            and _TABLE_DELIMITER_RE.fullmatch(rest.strip())
-        ):
+            and _TABLE_DELIMITER_RE.fullmatch(rest.strip()) is not None
+        )
+        if starts_table and paragraph is not None and paragraph[2] >= 2:
             out.insert(len(out) - 1, _blank(stack))  # the table's header row ends the paragraph
             _blanked(stack)
             for owner in every_list:
                 owner.item_lines[:] = [i + (i >= len(out) - 2) for i in owner.item_lines]
-            paragraph = None
+            paragraph = (len(stack), len(out) - 1, 1)
 
         html_open = _HTML_OPEN_RE.match(rest) if lead == "<" else None
         if (
@@ -308,6 +310,8 @@ def normalize_blocks(text: str) -> str:
             paragraph = (len(stack), len(out) - 1, 1)
         else:
             paragraph = (paragraph[0], paragraph[1], paragraph[2] + 1)
+        if starts_table and paragraph is not None:
+            table = paragraph[1]  # its rows run on to the next blank line or block
 
     if fence is not None:
         out.append(_prefix(stack) + fence.marks)
