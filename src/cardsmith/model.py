@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # A cloze's text may not hold "{{" or "}}": no nesting, and an unclosed marker stops the
-# search at the next one, which keeps matching linear on hostile input.
-_NO_BRACES = r"(?:(?!\{\{|\}\}).)*?"
+# search at the next one. The answer ends at the first "::" (as in Anki), so only the
+# hint is searched for the closing "}}": matching stays linear on hostile input.
+_ANSWER = r"(?:(?!\{\{|\}\}|::).)*"
+_HINT = r"(?:(?!\{\{|\}\}).)*?"
 CLOZE_RE = re.compile(
-    rf"\{{\{{c(?P<n>\d+)::(?P<answer>{_NO_BRACES})(?:::(?P<hint>{_NO_BRACES}))?\}}\}}",
+    rf"\{{\{{c(?P<n>\d+)::(?P<answer>{_ANSWER})(?:::(?P<hint>{_HINT}))?\}}\}}",
     re.DOTALL,
 )
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 
@@ -19,28 +18,22 @@ DECK_KEYS = {"name", "id", "levels", "default_level", "description", "tags", "so
 FRONT_MATTER_KEYS = {"level", "topic", "tags", "reverse"}
 CARD_MARKERS = {"reverse"}
 
-FENCE_RE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+# A fence line, the one definition: the card splitter below and the renderer's block
+# normalizer (cardsmith.blocks) both read fences with it. A backtick fence's info may not
+# hold a backtick; a closing fence repeats the opening character at least as often.
+_FENCE = r"(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>[^\n]*)"
+FENCE_RE = re.compile(rf"^{_FENCE}$")
 ATTRS_RE = re.compile(r"\{(?P<attrs>[#.][^{}]*)\}\s*$")
 _ATTRS_RE = ATTRS_RE
 _VALID_ID_RE = re.compile(r"^\w[\w.-]*$")
 # The lines that give a body its structure: fences, and `#` or `##` headings.
 _EVENT_RE = re.compile(
-    r"^(?P<indent> {0,3})(?:(?P<fence>`{3,}|~{3,})(?P<info>[^\n]*)"
-    r"|(?P<hashes>##?)(?:[ \t]+(?P<rest>[^\n]*))?[ \t]*)$",
+    rf"^(?:{_FENCE}|(?P<hindent> {{0,3}})(?P<hashes>##?)(?:[ \t]+(?P<rest>[^\n]*))?[ \t]*)$",
     re.MULTILINE,
 )
 _NON_BLANK_RE = re.compile(r"\S")
-_CLOSING_HASHES_RE = re.compile(r"\s+#+\s*$")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAG_RE = re.compile(r"^[^\s\"]+$")
-
-
-class Line(NamedTuple):
-    """A source line, its 1-based number, and its part in a code fence, if any."""
-
-    number: int
-    text: str
-    kind: str  # "text", or "open", "code", "close" for the lines of a fenced block
 
 
 def read_text(path: Path, report: Report) -> str | None:
@@ -58,30 +51,6 @@ def read_text(path: Path, report: Report) -> str | None:
         return None
     text = text.removeprefix("\ufeff")
     return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def scan(text: str, first_line: int = 1) -> Iterator[Line]:
-    """Lines with fence tracking, so headings inside code blocks are not taken as cards."""
-    fence: str | None = None
-    for offset, raw in enumerate(text.split("\n")):
-        number = first_line + offset
-        match = FENCE_RE.match(raw) if ("```" in raw or "~~~" in raw) else None
-        if fence is None:
-            if match and not (match["fence"][0] == "`" and "`" in match["info"]):
-                fence = match["fence"]
-                yield Line(number, raw, "open")
-            else:
-                yield Line(number, raw, "text")
-        elif (
-            match is not None
-            and match["fence"][0] == fence[0]
-            and len(match["fence"]) >= len(fence)
-            and not match["info"].strip()
-        ):
-            fence = None
-            yield Line(number, raw, "close")
-        else:
-            yield Line(number, raw, "code")
 
 
 def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
@@ -447,7 +416,12 @@ def _heading_attrs(
 
 
 def _strip_closing_hashes(text: str) -> str:
-    return _CLOSING_HASHES_RE.sub("", text).strip()
+    """A heading's text without its optional closing `#`s (which need a space before)."""
+    text = text.strip()
+    bare = text.rstrip("#")
+    if bare != text and (not bare or bare[-1] in " \t"):
+        text = bare
+    return text.strip()
 
 
 def _answer_and_blocks(

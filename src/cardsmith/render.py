@@ -7,14 +7,19 @@ import hashlib
 import html
 import re
 import xml.etree.ElementTree as etree
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import markdown
 import nh3
 import pygments
+import pymdownx.emoji
+from markdown.blockprocessors import BlockQuoteProcessor
 from markdown.extensions import Extension
+from markdown.inlinepatterns import InlineProcessor, SubstituteTagInlineProcessor
 from markdown.preprocessors import Preprocessor
 from markdown.treeprocessors import Treeprocessor
 from pygments.formatters import HtmlFormatter
@@ -23,9 +28,9 @@ from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.token import Token
 from pygments.util import ClassNotFound
 
+from cardsmith.blocks import SEPARATOR, TIGHT, normalize_blocks
 from cardsmith.diagnostics import Report
 from cardsmith.model import CLOZE_RE, Card
-from cardsmith.parse import FENCE_RE, scan
 
 LIGHT_STYLE = "xcode"
 LIGHT_BACKGROUND = "#f6f8fa"
@@ -33,18 +38,55 @@ NIGHT_STYLE = "monokai"
 CODE_CLASS = "highlight"
 NIGHT_SELECTORS = (".nightMode", ".night_mode")
 
-# Fenced code is handled by our own preprocessor (below) rather than fenced_code and
-# codehilite, so that the fences match the card parser's and cloze markers survive.
-EXTENSIONS = ["tables", "sane_lists"]
-# `align` instead of a style attribute, so column alignment survives sanitizing.
-EXTENSION_CONFIGS = {"tables": {"use_align_attribute": True}}
+# What GitHub renders, from well-kept extensions; blocks.normalize_blocks restates
+# CommonMark's list and container rules for Python-Markdown first. Fences are found by
+# superfences (in lists and quotes too) and highlighted by highlight_code, which keeps
+# cloze markers.
+EXTENSIONS = [
+    "tables",
+    "sane_lists",
+    "footnotes",
+    "md_in_html",
+    "pymdownx.superfences",
+    "pymdownx.betterem",
+    "pymdownx.tilde",
+    "pymdownx.mark",
+    "pymdownx.tasklist",
+    "pymdownx.magiclink",
+    "pymdownx.saneheaders",
+    "pymdownx.emoji",
+]
+
+
+def _fence_format(
+    src: str, language: str, class_name: str, options: object, md: object, **kwargs: object
+) -> str:
+    return highlight_code(src, language)
+
+
+EXTENSION_CONFIGS: dict[str, dict[str, object]] = {
+    # `align` instead of a style attribute, so column alignment survives sanitizing.
+    "tables": {"use_align_attribute": True},
+    "footnotes": {"BACKLINK_TITLE": "Back to the text"},
+    "pymdownx.superfences": {
+        "custom_fences": [{"name": "*", "class": CODE_CLASS, "format": _fence_format}]
+    },
+    "pymdownx.tilde": {"subscript": False},
+    "pymdownx.tasklist": {"custom_checkbox": False, "clickable_checkbox": False},
+    "pymdownx.magiclink": {"hide_protocol": False},
+    # GitHub's shortcodes, written as the Unicode character (no images, works offline).
+    "pymdownx.emoji": {
+        "emoji_index": pymdownx.emoji.gemoji,
+        "emoji_generator": pymdownx.emoji.to_alt,
+    },
+}
 
 # Math passes through untouched: $...$ and \(...\) inline, $$...$$ and \[...\] display.
 # A `$` opens inline math only before a non-space and closes only after a non-space
 # not followed by a digit, so "$5 and $10" stays text; `\$` is a literal dollar.
 # Each body stops at the next opener, so unclosed delimiters keep matching linear.
 _MATH_RE = re.compile(
-    r"(?P<code>(?P<ticks>`+)(?:(?!`).)+?(?P=ticks))"
+    r"(?P<code>(?<!`)(?P<ticks>`+)(?!`)(?:(?!`).)+?(?P=ticks))"
     r"|(?P<dollar>\\\$)"
     r"|\$\$(?P<display>(?:(?!\$\$).)+?)\$\$"
     r"|\\\[(?P<display2>(?:(?!\\[\[\]]).)+?)\\\]"
@@ -53,8 +95,17 @@ _MATH_RE = re.compile(
     re.DOTALL,
 )
 _SPLIT = "cardsmithsplit9f4c2e"
-# Text that Markdown would give back unchanged (no inline syntax, no block start).
-_PLAIN_RE = re.compile(r"(?![ \t]*(?:[-+*>#=]|\d+[.)]))[^\\`*_\[\]<>&!$~{}\n\r]*\Z")
+# Text that Markdown would give back unchanged: no inline syntax, no block start, nothing
+# that could be a link (`://`, `www.`, the `@` of an address), an :emoji: or a highlight.
+_PLAIN_RE = re.compile(
+    r"(?![ \t]*(?:[-+*>#=|]|\d+[.)]))(?!.*(?:www\.|://|:[+\-\w]+:))"
+    r"[^\\`*_\[\]<>&!$~{}@=|^\n\r]*\Z",
+    re.IGNORECASE,
+)
+# Obsidian's embed: ![[file.png]] or ![[file.png|alt or width]].
+_EMBED_RE = r"!\[\[(?P<target>[^\[\]|\n]+\.[A-Za-z0-9]{1,5})(?:\|(?P<alt>[^\[\]\n]*))?\]\]"
+# A callout: GitHub's `> [!NOTE]`, or Obsidian's `> [!tip] Title` (with an optional +/-).
+_CALLOUT_RE = re.compile(r"^ {0,3}> ?\[!(?P<kind>[A-Za-z][\w-]{0,30})\][+-]?(?P<title>[^\n]*)")
 _HTML_TOKEN_RE = re.compile(r"<[^>]*>|&[#\w]+;|[^<&]")
 
 # Raw HTML in cards is cut down to these formatting tags and attributes unless the
@@ -62,7 +113,8 @@ _HTML_TOKEN_RE = re.compile(r"<[^>]*>|&[#\w]+;|[^<&]")
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup",
     "dd", "del", "details", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2",
-    "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p", "pre",
+    "h3", "h4", "h5", "h6", "hr", "i", "img", "input", "ins", "kbd", "li", "mark", "ol", "p",
+    "pre",
     "q", "rp", "rt", "ruby", "s", "samp", "small", "span", "strong", "sub", "summary", "sup",
     "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "var",
 }  # fmt: skip
@@ -70,6 +122,7 @@ ALLOWED_ATTRIBUTES = {
     "*": {"class", "title", "lang", "dir"},
     "a": {"href"},
     "img": {"src", "alt", "width", "height"},
+    "input": {"checked", "disabled"},
     "ol": {"start", "type"},
     "td": {"align", "colspan", "rowspan"},
     "th": {"align", "colspan", "rowspan"},
@@ -86,6 +139,17 @@ _IMAGE_MAGIC: dict[str, tuple[tuple[int, bytes], ...]] = {
     ".bmp": ((0, b"BM"),),
     ".ico": ((0, b"\x00\x00\x01\x00"),),
     ".avif": ((4, b"ftypavif"), (4, b"ftypavis")),
+}
+
+
+# Sound and video: packaged like images, shown by Anki's player as [sound:name].
+_SOUND_MAGIC: dict[str, tuple[tuple[int, bytes], ...]] = {
+    ".mp3": ((0, b"ID3"), (0, b"\xff\xfb"), (0, b"\xff\xf3"), (0, b"\xff\xf2"), (0, b"\xff\xe3")),
+    ".ogg": ((0, b"OggS"),),
+    ".m4a": ((4, b"ftyp"),),
+    ".wav": ((8, b"WAVE"),),
+    ".mp4": ((4, b"ftyp"),),
+    ".webm": ((0, b"\x1a\x45\xdf\xa3"),),
 }
 
 
@@ -116,54 +180,262 @@ class MediaStore:
         return name
 
 
-class _ImageRewriter(Treeprocessor):
-    """Replace local image paths by hashed media names; collect what is missing."""
+class _MediaRewriter(Treeprocessor):
+    """Local images get hashed media names; sound and video become Anki's [sound:...]."""
 
     def __init__(self, md: markdown.Markdown, renderer: Renderer) -> None:
         super().__init__(md)
         self.renderer = renderer
 
     def run(self, root: etree.Element) -> None:
-        for img in root.iter("img"):
-            src = img.get("src", "")
-            new = self.renderer.resolve_image(src)
-            if new is not None:
-                img.set("src", new)
+        sounds: list[tuple[etree.Element, etree.Element]] = []
+        for parent in root.iter():
+            for img in parent:
+                if img.tag != "img":
+                    continue
+                src = img.get("src", "")
+                sound = _sound_suffix(src)
+                new = self.renderer.resolve_media(src, sound)
+                if new is not None and sound:
+                    sounds.append((parent, img))
+                    img.set("src", new)
+                elif new is not None:
+                    img.set("src", new)
+        for parent, img in sounds:
+            _replace_by_text(parent, img, f"[sound:{img.get('src')}]")
 
 
-class _FencePreprocessor(Preprocessor):
-    """Highlight fenced code with Pygments, keeping cloze markers intact."""
+def _replace_by_text(parent: etree.Element, child: etree.Element, text: str) -> None:
+    """Put text where child was (Markdown's tree keeps text in .text and .tail)."""
+    index = list(parent).index(child)
+    text += child.tail or ""
+    if index == 0:
+        parent.text = (parent.text or "") + text
+    else:
+        previous = parent[index - 1]
+        previous.tail = (previous.tail or "") + text
+    parent.remove(child)
 
-    def __init__(self, md: markdown.Markdown, renderer: Renderer) -> None:
-        super().__init__(md)
-        self.renderer = renderer
+
+def _tighten(listing: etree.Element) -> None:
+    """Unwrap the paragraphs directly inside the items of a tight list."""
+    for item in listing:
+        for index, child in reversed(list(enumerate(item))):
+            if child.tag != "p":
+                continue
+            text = (child.text or "") + ("\n" if index else "")
+            if index == 0:
+                item.text = (item.text or "") + text
+            else:
+                previous = item[index - 1]
+                previous.tail = (previous.tail or "") + "\n" + text
+            tail = child.tail or ""
+            kids = list(child)
+            item.remove(child)
+            for offset, kid in enumerate(kids):
+                item.insert(index + offset, kid)
+            if kids:
+                kids[-1].tail = (kids[-1].tail or "") + tail
+            elif index == 0:
+                item.text = (item.text or "") + tail
+            else:
+                item[index - 1].tail = (item[index - 1].tail or "") + tail
+
+
+def _sound_suffix(src: str) -> bool:
+    suffix = Path(unquote(urlparse(src).path)).suffix.lower()
+    return suffix in _SOUND_MAGIC
+
+
+# The text an inline pattern needs before it can match: a text without any is skipped
+# without calling the pattern (Python-Markdown tries every pattern on every piece of text,
+# which is most of a card's rendering time). Patterns not named here are always tried.
+_INLINE_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "backtick": ("`",),
+    "escape": ("\\",),
+    "footnote": ("[^",),
+    "cardsmith-embed": ("![[",),
+    "reference": ("[",),
+    "link": ("[",),
+    "image_link": ("![",),
+    "image_reference": ("![",),
+    "short_reference": ("[",),
+    "short_image_ref": ("![",),
+    "autolink": ("<",),
+    "automail": ("<",),
+    "linebreak": ("\n",),
+    "html": ("<",),
+    "magic-link": ("://", "www.", "WWW.", "Www.", "ftp.", "FTP."),
+    "magic-mail": ("@",),
+    "entity": ("&",),
+    "emoji": (":",),
+    "delimiter": ("*", "_", "~", "="),
+}
+
+
+class _QuickInlineProcessor(markdown.treeprocessors.InlineProcessor):
+    """Python-Markdown's inline pass, skipping patterns whose trigger text is absent."""
+
+    _quick: list[tuple[Any, tuple[str, ...] | None]] | None = None
+
+    def run(self, tree: etree.Element, ancestors: list[str] | None = None) -> etree.Element:
+        if self._quick is None:
+            self._quick = self._patterns()
+        return super().run(tree, ancestors)
+
+    def _patterns(self) -> list[tuple[Any, tuple[str, ...] | None]]:
+        patterns = list(self.inlinePatterns)
+        triggers: list[tuple[str, ...] | None] = [None] * len(patterns)
+        for name, trigger in _INLINE_TRIGGERS.items():
+            if name in self.inlinePatterns:
+                triggers[self.inlinePatterns.get_index_for_name(name)] = trigger
+        return list(zip(patterns, triggers, strict=True))
+
+    def _InlineProcessor__handleInline(self, data: str, patternIndex: int = 0) -> str:
+        if isinstance(data, markdown.util.AtomicString):
+            return data
+        apply = self._InlineProcessor__applyPattern  # type: ignore[attr-defined]
+        quick = self._quick
+        assert quick is not None
+        start = 0
+        while patternIndex < len(quick):
+            pattern, triggers = quick[patternIndex]
+            if triggers is not None:
+                for trigger in triggers:
+                    if trigger in data:
+                        break
+                else:
+                    patternIndex += 1
+                    start = 0
+                    continue
+            data, matched, start = apply(pattern, data, patternIndex, start)
+            if not matched:
+                patternIndex += 1
+        return data
+
+
+class _BlockPreprocessor(Preprocessor):
+    """CommonMark's lists, quotes and fences, in the layout Python-Markdown reads."""
+
+    # What later steps need to look for in this document.
+    markers = pipes = footnotes = tasks = fences = html = escapes = False
 
     def run(self, lines: list[str]) -> list[str]:
-        out: list[str] = []
-        block: list[str] | None = None  # the code lines while inside a fence
-        language, indent = "", 0
-        for line in scan("\n".join(lines)):
-            if line.kind == "open":
-                match = FENCE_RE.match(line.text)
-                assert match is not None
-                words = match["info"].split()
-                language = words[0].lstrip(".").lower() if words else ""
-                indent, block = len(match["indent"]), []
-            elif line.kind == "code" and block is not None:
-                strip = min(indent, len(line.text) - len(line.text.lstrip(" ")))
-                block.append(line.text[strip:])
-            elif line.kind == "close" and block is not None:
-                out.extend(self._stash(block, language))
-                block = None
-            else:
-                out.append(line.text)
-        if block is not None:  # an unclosed fence runs to the end of the card
-            out.extend(self._stash(block, language))
-        return out
+        text = normalize_blocks("\n".join(lines))
+        self.markers = SEPARATOR in text or TIGHT in text
+        self.pipes = "|" in text
+        self.footnotes = "[^" in text
+        self.tasks = "[x]" in text or "[ ]" in text or "[X]" in text
+        self.fences = "```" in text or "~~~" in text
+        self.html = "<" in text
+        self.escapes = "\\" in text
+        return text.split("\n")
 
-    def _stash(self, block: list[str], language: str) -> list[str]:
-        code = "".join(f"{line}\n" for line in block)
-        return ["", self.md.htmlStash.store(highlight_code(code, language)), ""]
+
+def _only_when(processor: Any, needed: Callable[[], bool], idle: Callable[[Any], Any]) -> None:
+    """Run an extension's step only for documents that hold its syntax (idle otherwise)."""
+    run = processor.run
+    processor.run = lambda value: run(value) if needed() else idle(value)
+
+
+class _ClozePreprocessor(Preprocessor):
+    """Stash cloze delimiters, so no inline pattern (emoji, links) reads into them."""
+
+    def run(self, lines: list[str]) -> list[str]:
+        text = "\n".join(lines)
+        if "{{c" not in text:
+            return lines
+        return CLOZE_RE.sub(self._replace, text).split("\n")
+
+    def _replace(self, match: re.Match[str]) -> str:
+        opener = self.md.htmlStash.store(f"{{{{c{match['n']}::")
+        hint = f"::{html.escape(match['hint'])}" if match["hint"] is not None else ""
+        closer = self.md.htmlStash.store(f"{hint}}}}}")
+        return f"{opener}{match['answer']}{closer}"
+
+
+class _EmbedProcessor(InlineProcessor):
+    """Obsidian's ![[image.png]]: an image like ![](image.png), through the same checks."""
+
+    def handleMatch(  # type: ignore[override]
+        self, m: re.Match[str], data: str
+    ) -> tuple[etree.Element, int, int]:
+        img = etree.Element("img")
+        target = m["target"].strip()
+        img.set("src", target)
+        alt = (m["alt"] or "").strip()
+        if alt.isdigit():
+            img.set("width", alt)
+            alt = ""
+        img.set("alt", alt or Path(target).name)
+        return img, m.start(0), m.end(0)
+
+
+class _CalloutProcessor(BlockQuoteProcessor):
+    """GitHub alerts (`> [!NOTE]`) and Obsidian callouts (`> [!tip] Title`)."""
+
+    def test(self, parent: etree.Element, block: str) -> bool:
+        return bool(_CALLOUT_RE.match(block)) and not self.parser.state.isstate("callout")
+
+    def run(self, parent: etree.Element, blocks: list[str]) -> None:
+        block = blocks.pop(0)
+        match = _CALLOUT_RE.match(block)
+        assert match is not None
+        kind = match["kind"].lower()
+        title = match["title"].strip() or kind.replace("-", " ").capitalize()
+        body = "\n".join(self.clean(line) for line in block[match.end() :].split("\n")[1:])
+        quote = etree.SubElement(parent, "blockquote", {"class": f"callout callout-{kind}"})
+        heading = etree.SubElement(quote, "p", {"class": "callout-title"})
+        strong = etree.SubElement(heading, "strong")
+        strong.text = title
+        self.parser.state.set("callout")
+        self.parser.parseChunk(quote, body)
+        self.parser.state.reset()
+
+
+class _TreeFixes(Treeprocessor):
+    """What blocks.normalize_blocks asked for (separators out, tight lists without <p>),
+    and tables as on GitHub: `a \\| b` in a cell's code shows `a | b`, and a table of only
+    a header row has no body (Python-Markdown adds an empty row)."""
+
+    def __init__(self, md: markdown.Markdown, blocks: _BlockPreprocessor) -> None:
+        super().__init__(md)
+        self.blocks = blocks
+
+    def run(self, root: etree.Element) -> None:
+        if self.blocks.markers:
+            self._markers(root)
+        if self.blocks.pipes:
+            self._tables(root)
+
+    def _markers(self, root: etree.Element) -> None:
+        parent_of: dict[etree.Element, etree.Element] = {}
+        for parent in list(root.iter()):
+            for child in list(parent):
+                parent_of[child] = parent
+                if child.tag == "p" and child.text == SEPARATOR and not len(child):
+                    parent.remove(child)
+        for item in root.iter("li"):
+            first = (
+                item[0]
+                if len(item) and item[0].tag == "p" and not (item.text or "").strip()
+                else item
+            )
+            if first.text and first.text.startswith(TIGHT):
+                first.text = first.text[len(TIGHT) :]
+                _tighten(parent_of[item])
+
+    def _tables(self, root: etree.Element) -> None:
+        for table in root.iter("table"):
+            body = table.find("tbody")
+            if body is not None and len(body) == 1 and not "".join(body.itertext()).strip():
+                table.remove(body)
+        for cell in root.iter():
+            if cell.tag not in ("td", "th"):
+                continue
+            for code in cell.iter("code"):
+                if code.text and "\\|" in code.text:
+                    code.text = markdown.util.AtomicString(code.text.replace("\\|", "|"))
 
 
 class _MathPreprocessor(Preprocessor):
@@ -188,16 +460,45 @@ class _MathPreprocessor(Preprocessor):
 
 
 class _CardsmithExtension(Extension):
+    """What cardsmith adds to Python-Markdown: layout, math, clozes, embeds, media."""
+
     def __init__(self, renderer: Renderer) -> None:
         super().__init__()
         self.renderer = renderer
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:
-        # Below normalize_whitespace (30), which strips the stash's placeholder markers,
-        # and above html_block (20) and the inline patterns, which would mangle code and math.
-        md.preprocessors.register(_FencePreprocessor(md, self.renderer), "cardsmith-fences", 28)
-        md.preprocessors.register(_MathPreprocessor(md), "cardsmith-math", 27)
-        md.treeprocessors.register(_ImageRewriter(md, self.renderer), "cardsmith-images", 0)
+        # Below normalize_whitespace (30), which strips the stash's placeholder markers; the
+        # block layout first, then superfences (25) takes the code out, then math and
+        # clozes are stashed before html_block (20) and the inline patterns see them.
+        blocks = _BlockPreprocessor(md)
+        md.preprocessors.register(blocks, "cardsmith-blocks", 29)
+        md.preprocessors.register(_MathPreprocessor(md), "cardsmith-math", 24)
+        md.preprocessors.register(_ClozePreprocessor(md), "cardsmith-cloze", 23)
+        md.parser.blockprocessors.register(_CalloutProcessor(md.parser), "cardsmith-callout", 21.1)
+        # Two spaces, or (CommonMark) a `\` at a line's end: a break. After escapes (180),
+        # which take `\\` first.
+        md.inlinePatterns.register(
+            SubstituteTagInlineProcessor(r"(?:  |\\)\n", "br"), "linebreak", 100
+        )
+        md.treeprocessors.register(_QuickInlineProcessor(md), "inline", 20)
+        md.inlinePatterns.register(_EmbedProcessor(_EMBED_RE, md), "cardsmith-embed", 175)
+        md.treeprocessors.register(_TreeFixes(md, blocks), "cardsmith-fixes", 1)
+        # Each of these steps walks every card's text or tree; most cards need few of them.
+        steps: list[tuple[Any, str, Callable[[], bool]]] = [
+            (md.preprocessors, "fenced_code_block", lambda: blocks.fences),
+            (md.preprocessors, "html_block", lambda: blocks.html),
+            (md.treeprocessors, "footnote", lambda: blocks.footnotes),
+            (md.treeprocessors, "footnote-duplicate", lambda: blocks.footnotes),
+            (md.treeprocessors, "task-list", lambda: blocks.tasks),
+            (md.treeprocessors, "unescape", lambda: blocks.escapes),
+            (md.postprocessors, "footnote", lambda: blocks.footnotes),
+            (md.postprocessors, "raw_html", lambda: md.htmlStash.html_counter > 0),
+        ]
+        for registry, name, needed in steps:
+            if name in registry:
+                idle = (lambda _: None) if registry is md.treeprocessors else (lambda same: same)
+                _only_when(registry[name], needed, idle)
+        md.treeprocessors.register(_MediaRewriter(md, self.renderer), "cardsmith-media", 0)
 
 
 def highlight_code(code: str, language: str) -> str:
@@ -313,6 +614,8 @@ class Renderer:
                 front, back = self._convert(card.question), self._convert(card.answer)
             if front.startswith("<p>") and front.endswith("</p>") and front.count("<p>") == 1:
                 front = front[3:-4]
+        if "\\" in card.answer or "\\" in card.question:
+            self.check_math(f"{front}\n{back}")
         return RenderedCard(card, front, back, tuple(dict.fromkeys(self._used)))
 
     def _convert(self, text: str) -> str:
@@ -328,30 +631,31 @@ class Renderer:
             return self._card.line
         return self._first_line + self._text.count("\n", 0, index)
 
-    def resolve_image(self, src: str) -> str | None:
-        """The hashed media name for a local image, or None to leave src as it is."""
+    def resolve_media(self, src: str, sound: bool = False) -> str | None:
+        """The hashed media name for a local image (or sound), or None to leave src alone."""
         card = self._card
         assert card is not None
         line = self._line_of(src)
+        what = "audio/video file" if sound else "image"
         parsed = urlparse(src)
         if parsed.scheme in ("http", "https") or src.startswith("//"):
             self.report.warning(
-                card.path, line, f"remote image is not packaged, shows only online: {src}"
+                card.path, line, f"remote {what} is not packaged, shows only online: {src}"
             )
             return None
         if parsed.scheme or not parsed.path:
-            self.report.error(card.path, line, f"image must be a file in the deck folder: {src}")
+            self.report.error(card.path, line, f"{what} must be a file in the deck folder: {src}")
             return None
         relative = unquote(parsed.path)
         path = (card.path.parent / relative).resolve()
         if Path(relative).is_absolute() or not path.is_relative_to(self.root):
-            self.report.error(card.path, line, f"image outside the deck folder: {src} (refused)")
+            self.report.error(card.path, line, f"{what} outside the deck folder: {src} (refused)")
             return None
         if not path.is_file():
-            self.report.error(card.path, line, f"image not found: {src}")
+            self.report.error(card.path, line, f"{what} not found: {src}")
             return None
         data = path.read_bytes()
-        problem = _image_problem(data, path.suffix.lower())
+        problem = _media_problem(data, path.suffix.lower())
         if problem:
             self.report.error(card.path, line, f"{src}: {problem}")
             return None
@@ -359,20 +663,95 @@ class Renderer:
         self._used.append((name, path))
         return name
 
+    def resolve_image(self, src: str) -> str | None:
+        """The hashed media name for a local image, or None to leave src as it is."""
+        return self.resolve_media(src)
+
+    def check_math(self, fragment: str) -> None:
+        """Report math that MathJax would turn into a script link or page styling."""
+        assert self._card is not None
+        for command, argument in unsafe_math(fragment):
+            self.report.error(
+                self._card.path,
+                self._line_of(command),
+                f"math may not use {command}"
+                + (f"{{{argument}}}" if argument is not None else "")
+                + ": Anki's MathJax would make it "
+                + ("a link that runs code" if argument is not None else "change the page")
+                + " (allowed: \\href and \\url to http, https or mailto)",
+            )
+
 
 def sanitize(fragment: str) -> str:
-    """Keep formatting HTML; drop scripts, styles, frames, event handlers, javascript: URLs."""
-    return nh3.clean(
-        fragment,
+    """Keep formatting HTML; drop scripts, styles, frames, event handlers, javascript: URLs.
+
+    The one input kept is a task list's box: always a disabled checkbox.
+    """
+    return _cleaner().clean(fragment)
+
+
+@functools.cache
+def _cleaner() -> nh3.Cleaner:
+    # Built once: setting the cleaner up costs about as much as cleaning a card.
+    return nh3.Cleaner(
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=ALLOWED_URL_SCHEMES,
         link_rel=None,
+        tag_attribute_values={"input": {"type": {"checkbox"}}},
+        set_tag_attribute_values={"input": {"type": "checkbox", "disabled": ""}},
     )
 
 
-def _image_problem(data: bytes, suffix: str) -> str | None:
-    """Why data is not the image its extension claims, or None."""
+# MathJax commands that make links, style the page or define macros (which could hide
+# the others from this check). Anki's MathJax reads math in any text outside code.
+_MATH_COMMAND_RE = re.compile(
+    r"\\(?P<name>href|url|class|style|cssId|def|gdef|edef|xdef|let|newcommand|"
+    r"renewcommand|providecommand|DeclareMathOperator|newenvironment|renewenvironment|"
+    r"require|data|html(?:Class|Style|Id|Data))(?![A-Za-z])[ \t\n]*(?:\{(?P<arg>[^{}]*)\})?"
+)
+_CODE_TAG_RE = re.compile(r"<(/?)(?:pre|code)\b[^>]*>", re.IGNORECASE)
+_TAG_RE = re.compile(r"<[^>]*>")
+_SAFE_LINK_RE = re.compile(r"(?:https?|mailto):|[^:]*(?:[/?#]|$)", re.IGNORECASE)
+
+
+def unsafe_math(fragment: str) -> list[tuple[str, str | None]]:
+    """The MathJax commands in card HTML that could run code or restyle the card.
+
+    Returns (command, URL) for a link command with an unsafe URL, (command, None) for
+    commands refused outright. Text inside <pre> and <code> is skipped: MathJax does too.
+    """
+    if "\\" not in fragment:
+        return []
+    outside: list[str] = []  # the text outside <pre> and <code>, in one linear pass
+    depth = position = 0
+    for tag in _CODE_TAG_RE.finditer(fragment):
+        if depth == 0:
+            outside.append(fragment[position : tag.start()])
+        depth = max(depth - 1, 0) if tag[1] else depth + 1
+        position = tag.end()
+    if depth == 0:
+        outside.append(fragment[position:])
+    text = html.unescape(_TAG_RE.sub("", "".join(outside)))
+    found: list[tuple[str, str | None]] = []
+    for match in _MATH_COMMAND_RE.finditer(text):
+        command = f"\\{match['name']}"
+        if match["name"] in ("href", "url"):
+            url = re.sub(r"[\x00-\x20\\]", "", match["arg"] or "")
+            if match["arg"] is None or not _SAFE_LINK_RE.match(url):
+                found.append((command, match["arg"] or ""))
+        else:
+            found.append((command, None))
+    return found
+
+
+def _media_problem(data: bytes, suffix: str) -> str | None:
+    """Why data is not the image, sound or video its extension claims, or None."""
+    sound = _SOUND_MAGIC.get(suffix)
+    if sound is not None:
+        if any(data[at : at + len(magic)] == magic for at, magic in sound):
+            return None
+        return f"not a {suffix[1:].upper()} file (its content does not match its extension)"
     if suffix == ".svg":
         head = data[:2048].lstrip().lower()
         return None if b"<svg" in head else "not an SVG image (no <svg> element)"
@@ -429,5 +808,7 @@ def render_description(text: str, allow_html: bool = False) -> str:
     """A deck description (Markdown) as sanitized HTML for Anki's deck overview."""
     if not text.strip():
         return ""
-    converted = markdown.markdown(text, extensions=EXTENSIONS, output_format="html")
+    converted = markdown.markdown(
+        text, extensions=EXTENSIONS, extension_configs=EXTENSION_CONFIGS, output_format="html"
+    )
     return converted if allow_html else sanitize(converted)
