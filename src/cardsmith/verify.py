@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import tempfile
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cardsmith.errors import PackageError
+from cardsmith.lifeline import scratch_folder
 
 COLLECTION_NAMES = ("collection.anki21b", "collection.anki21", "collection.anki2")
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -107,8 +107,8 @@ def verify_packages(paths: Sequence[Path]) -> list[PackageReport]:
     for path in paths:
         check_readable(path)
     anki = _AnkiBackend()
-    with tempfile.TemporaryDirectory(prefix="cardsmith-verify-") as tmp:
-        return [anki.verify(path, Path(tmp) / str(n)) for n, path in enumerate(paths)]
+    with scratch_folder("verify") as tmp:
+        return [anki.verify(path, tmp / str(n)) for n, path in enumerate(paths)]
 
 
 def packaged_media(path: Path) -> list[str]:
