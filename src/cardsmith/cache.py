@@ -19,11 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from cardsmith import __version__
+from cardsmith.files import FileProblem, clear_way, read_regular
 
 CACHE_DIR = ".cardsmith-cache"
 CARDS_PREFIX = "cards-"
 PACKAGES_FILE = "packages.json"
 FORMAT = 2
+# A cache file larger than this is not read (documented in docs/limits.md).
+MAX_CACHE_FILE_BYTES = 1 << 30
 
 # Libraries whose versions shape a card's HTML or a package's bytes.
 OUTPUT_LIBRARIES = ("markdown", "pygments", "nh3", "genanki")
@@ -123,8 +126,8 @@ class BuildCache:
     def load(cls, directory: Path | None, fingerprint: str) -> BuildCache:
         """The cache in directory; what is missing, stale or corrupt is left out."""
         cache = cls(directory, fingerprint)
-        if directory is None or not directory.is_dir():
-            return cache
+        if directory is None or directory.is_symlink() or not directory.is_dir():
+            return cache  # a link, a file or a FIFO in its place is replaced on save
         problems: set[str] = set()
         for path in sorted(directory.glob(f"{CARDS_PREFIX}*.json")):
             state, data = _read_checked(path, fingerprint)
@@ -173,18 +176,24 @@ class BuildCache:
         """Write what changed with write(path, chunks); keep only entries this build used."""
         if self.directory is None:
             return
+        # Whatever sits where the cache's folder or files go and is not what cardsmith
+        # writes there (a file, a FIFO, a link to elsewhere) is removed, not trusted.
+        clear_way(self.directory, for_folder=True)
         wanted = set()
         for source, keys in sorted(self._used.items()):
             path = self.directory / f"{CARDS_PREFIX}{_short_hash(source)}.json"
             wanted.add(path.name)
-            if source in self._dirty or keys != self._loaded.get(source) or not path.exists():
+            if source in self._dirty or keys != self._loaded.get(source) or not _regular(path):
+                clear_way(path)
                 write(path, self._chunks(_card_payload(source, keys, self.cards)))
+        clear_way(self.directory / PACKAGES_FILE)
         write(
             self.directory / PACKAGES_FILE,
             self._chunks(iter([json.dumps(self.packages, sort_keys=True).encode()])),
         )
         for old in self.directory.glob("*.json"):  # cards of deleted files, older formats
             if old.name not in wanted and old.name != PACKAGES_FILE:
+                clear_way(old)
                 old.unlink(missing_ok=True)
 
     def _chunks(self, payload: Iterator[bytes]) -> Iterator[bytes]:
@@ -208,11 +217,11 @@ def _card_payload(source: str, keys: set[str], cards: dict[str, CardResult]) -> 
 
 def _read_checked(path: Path, fingerprint: str) -> tuple[str, Any]:
     """(state, payload): state is "ok", "missing", "stale" or "corrupt"; payload or None."""
-    try:
-        header, _, rest = path.read_bytes().partition(b"\n")
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         return "missing", None
-    except OSError:
+    try:
+        header, _, rest = read_regular(path, MAX_CACHE_FILE_BYTES, follow=False).partition(b"\n")
+    except FileProblem:  # a folder, a FIFO, a link (to /dev/zero ...): dropped on save
         return "corrupt", None
     try:
         meta = json.loads(header)
@@ -224,6 +233,10 @@ def _read_checked(path: Path, fingerprint: str) -> tuple[str, Any]:
         return "ok", json.loads(payload)
     except (ValueError, AttributeError, TypeError):
         return "corrupt", None
+
+
+def _regular(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
 
 
 def _short_hash(text: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -42,6 +43,22 @@ def reason(error: OSError, path: Path | None = None) -> str:
     return error.strerror or str(error)
 
 
+def clear_way(path: Path, for_folder: bool = False) -> None:
+    """Remove whatever is at path unless it is a regular file (or, for_folder, a real
+    folder): a FIFO, a link, a folder where a file goes, so that cardsmith can write
+    what it owns there again."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(info.st_mode) if for_folder else stat.S_ISREG(info.st_mode):
+        return
+    if stat.S_ISDIR(info.st_mode):
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
 def not_utf8(path: Path) -> bool:
     """True when a path's name cannot be written as UTF-8 (Python keeps such bytes as
     surrogates): Anki, JSON and the terminal need text."""
@@ -66,14 +83,18 @@ def check_regular(path: Path) -> os.stat_result:
     return info
 
 
-def read_regular(path: Path, limit: int) -> bytes:
+def read_regular(path: Path, limit: int, follow: bool = True) -> bytes:
     """The bytes of a regular file of at most limit bytes; FileProblem otherwise.
 
     Opened without blocking and checked after opening, so a FIFO swapped in after a
-    check cannot block the read.
+    check cannot block the read. follow=False refuses a symbolic link (for files
+    cardsmith wrote itself, such as its cache, where a link can only be a trick).
     """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, flags)
     except OSError as error:
         raise FileProblem(reason(error, path)) from None
     try:

@@ -21,7 +21,14 @@ from cardsmith.diagnostics import Report
 from cardsmith.files import MAX_MEDIA_BYTES, FileProblem, read_regular, reason
 from cardsmith.model import Card, Deck, TopicFile
 from cardsmith.options import BuildOptions
-from cardsmith.render import MediaStore, RenderedCard, Renderer, media_name, render_description
+from cardsmith.render import (
+    MediaStore,
+    RenderedCard,
+    Renderer,
+    media_name,
+    render_description,
+    sanitize,
+)
 
 
 @dataclass(frozen=True)
@@ -160,7 +167,8 @@ def render_decks(
         ]
         media = MediaStore()
         results: list[CardResult | None] = [
-            _valid(cache.get(key), root, media) if cache else None for key in keys
+            _valid(cache.get(key), root, media, options.allow_html) if cache else None
+            for key in keys
         ]
         missing = [i for i, r in enumerate(results) if r is None]
         done += len(items) - len(missing)
@@ -205,13 +213,34 @@ def render_decks(
     return rendered
 
 
-def _valid(result: CardResult | None, root: Path, media: MediaStore) -> CardResult | None:
-    """A cached card whose media files still have the content they had, else None."""
+def _valid(
+    result: CardResult | None, root: Path, media: MediaStore, allow_html: bool
+) -> CardResult | None:
+    """A cached card whose media files still have the content they had, else None.
+
+    The cache is data from disk, checked on the way out as the sources are on the way
+    in: its HTML must be what the sanitizer lets through, its media must lie inside the
+    deck, its diagnostics must be of known kinds. A hand-edited entry is rendered again.
+    """
     if result is None:
+        return None
+    if not allow_html and (
+        sanitize(result.front) != result.front or sanitize(result.back) != result.back
+    ):
+        return None
+    if any(severity not in ("error", "warning") for _, severity, _ in result.diagnostics):
         return None
     for name, relative in result.media:
         if name in media.files:
             continue
+        path = root / relative
+        if Path(relative).is_absolute() or ".." in Path(relative).parts:
+            return None
+        try:
+            if not path.resolve().is_relative_to(root):
+                return None
+        except (OSError, RuntimeError):
+            return None
         try:
             data = read_regular(root / relative, MAX_MEDIA_BYTES)
         except FileProblem:
