@@ -77,10 +77,18 @@ def _config_problem(value: object) -> str | None:
     return None
 
 
-def _bad_name_colons(name: str) -> bool:
-    """Anki splits deck names at '::': a name with '::', or starting or ending with ':',
-    makes blank or merged subdecks."""
-    return "::" in name or name.startswith(":") or name.endswith(":")
+def _name_problem(name: str) -> str | None:
+    """Why name cannot be part of an Anki deck name, or None.
+
+    Anki splits deck names at '::': a name with '::', or starting or ending with ':',
+    makes blank or merged subdecks. And a deck name is text, not HTML: '<' and '>'
+    are refused rather than trusted to every program that shows deck names.
+    """
+    if "::" in name or name.startswith(":") or name.endswith(":"):
+        return "may not contain '::' nor start or end with ':' (Anki splits deck names at '::')"
+    if "<" in name or ">" in name:
+        return "may not contain '<' or '>' (deck names are shown as HTML by some programs)"
+    return None
 
 
 def _key_lines(text: str, first_line: int = 1) -> dict[str, int]:
@@ -190,10 +198,8 @@ def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
     if not isinstance(name, str) or not name.strip():
         report.error(path, line_of("name"), "deck.toml needs 'name', a non-empty string")
         ok = False
-    elif _bad_name_colons(name.strip()):
-        report.error(
-            path, line_of("name"), "deck name may not contain '::' nor start or end with ':'"
-        )
+    elif (problem := _name_problem(name.strip())) is not None:
+        report.error(path, line_of("name"), f"deck name {problem}")
         ok = False
 
     key: Any = data.get("id", name)
@@ -205,14 +211,14 @@ def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
     if (
         not isinstance(levels, list)
         or not levels
-        or not all(isinstance(v, str) and _TAG_RE.match(v) and not _bad_name_colons(v)
+        or not all(isinstance(v, str) and _TAG_RE.match(v) and _name_problem(v) is None
                    for v in levels)
     ):  # fmt: skip
         report.error(
             path,
             line_of("levels"),
-            "deck.toml needs 'levels', a list of level names without spaces, "
-            "without '::' and not starting or ending with ':', "
+            "deck.toml needs 'levels', a list of level names without spaces, '<', '>' "
+            "or '::' and not starting or ending with ':', "
             'e.g. levels = ["basic", "advanced"]',
         )
         ok = False
@@ -360,13 +366,8 @@ def parse_topic_file(
     if topic_value is not None and (not isinstance(topic_value, str) or not topic_value.strip()):
         report.error(path, meta_line("topic"), "'topic' must be a non-empty string")
         ok = False
-    elif isinstance(topic_value, str) and _bad_name_colons(topic_value.strip()):
-        report.error(
-            path,
-            meta_line("topic"),
-            "'topic' may not contain '::' nor start or end with ':' (Anki splits deck names "
-            "at '::')",
-        )
+    elif isinstance(topic_value, str) and (problem := _name_problem(topic_value.strip())):
+        report.error(path, meta_line("topic"), f"'topic' {problem}")
         ok = False
 
     reverse = meta.get("reverse", False)
@@ -431,7 +432,9 @@ def _load_yaml(path: Path, front: str, front_line: int, report: Report) -> Any:
 
 
 def _deck_name_part(text: str) -> str:
-    """text as one part of an Anki deck name: runs of ':' become one, none at the ends."""
+    """A title or file name as one part of an Anki deck name: runs of ':' become one and
+    none are left at the ends; '<' and '>' become the look-alike U+2039 and U+203A."""
+    text = text.replace("<", "\u2039").replace(">", "\u203a")
     return re.sub(r":{2,}", ":", text).strip(" :")
 
 

@@ -21,6 +21,7 @@ from cardsmith import apkg, resources
 from cardsmith.build import RenderedDeck, check
 from cardsmith.diagnostics import Report
 from cardsmith.errors import UsageError
+from cardsmith.htmltext import TAG_RE, without_styles
 from cardsmith.model import CLOZE_RE
 from cardsmith.options import BuildOptions
 from cardsmith.plan import plan_deck
@@ -45,8 +46,6 @@ class TemplateProblem(Exception):
 _TAG_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 # Anki's notion of an empty field: only whitespace, <br> and <div> tags.
 _EMPTY_FIELD_RE = re.compile(r"^(?:\s|</?(?:br|div)\s?/?>)*$", re.IGNORECASE)
-_HTML_TAG_RE = re.compile(r"<[^>]*>")
-_STYLE_RE = re.compile(r"<(style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ def _parse(template: str) -> tuple[_Node, ...]:
 
 def strip_html(text: str) -> str:
     """Text without style/script blocks and tags, entities decoded (Anki's text: filter)."""
-    return html.unescape(_HTML_TAG_RE.sub("", _STYLE_RE.sub("", text)))
+    return html.unescape(TAG_RE.sub("", without_styles(text)))
 
 
 def _encode_attribute(text: str) -> str:

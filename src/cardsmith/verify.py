@@ -25,6 +25,7 @@ from typing import Any
 from cardsmith import lifeline
 from cardsmith.diagnostics import one_line, quote_path
 from cardsmith.errors import PackageError
+from cardsmith.htmltext import TAG_RE, without_styles
 from cardsmith.lifeline import scratch_folder
 
 COLLECTION_NAMES = ("collection.anki21b", "collection.anki21", "collection.anki2")
@@ -36,12 +37,6 @@ INSTALL_HINT = "install it with: pip install 'cardsmith[anki]'"
 
 # Every pattern here runs in linear time on any field: no lazy `.*?` that a field of
 # 50,000 unclosed `<style>` tags would make quadratic.
-_TAG_RE = re.compile(r"<[^<>]*>")
-_STYLE_OPEN_RE = re.compile(r"<(style|script)\b", re.IGNORECASE)
-_STYLE_CLOSE_RE = {
-    "style": re.compile(r"</style\s*>", re.IGNORECASE),
-    "script": re.compile(r"</script\s*>", re.IGNORECASE),
-}
 _LINK_RE = re.compile(r"<a\b[^<]*</a>", re.IGNORECASE)
 # Zip compression methods Python and Anki both read: stored and deflated.
 _ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
@@ -297,29 +292,14 @@ def packaged_media(path: Path) -> list[str]:
     return sorted(entry.name for entry in entries.entries)
 
 
-def _without_styles(text: str) -> str:
-    """text without <style> and <script> elements; an unclosed one runs to the end
-    (as in a browser). Linear: each search starts where the last one ended."""
-    kept = []
-    position = 0
-    while (opening := _STYLE_OPEN_RE.search(text, position)) is not None:
-        kept.append(text[position : opening.start()])
-        closing = _STYLE_CLOSE_RE[opening[1].lower()].search(text, opening.end())
-        if closing is None:
-            return "".join(kept)
-        position = closing.end()
-    kept.append(text[position:])
-    return "".join(kept)
-
-
 def _plain(text: str, limit: int = 50) -> str:
-    text = " ".join(html.unescape(_TAG_RE.sub(" ", _without_styles(text))).split())
+    text = " ".join(html.unescape(TAG_RE.sub(" ", without_styles(text))).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _looks_blank(question: str) -> bool:
     """No visible text and no picture or sound: what a learner sees as an empty front."""
-    body = _without_styles(question)
+    body = without_styles(question)
     return not _plain(body) and not _VISIBLE_MEDIA_RE.search(body)
 
 
