@@ -187,7 +187,7 @@ def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
         return key_lines.get(key, 1)
 
     ok = True
-    unknown_keys = sorted(set(data) - DECK_KEYS)
+    unknown_keys = [k for k in data if k not in DECK_KEYS]  # in file order
     for unknown in unknown_keys[:MAX_NAMED_UNKNOWN]:
         report.warning(path, line_of(unknown), f"unknown key {short(unknown)} in deck.toml")
     if len(unknown_keys) > MAX_NAMED_UNKNOWN:
@@ -337,7 +337,7 @@ def parse_topic_file(
         return key_lines.get(key, front_line)
 
     ok = True
-    unknown_keys = sorted((k for k in meta if k not in FRONT_MATTER_KEYS), key=str)
+    unknown_keys = [k for k in meta if k not in FRONT_MATTER_KEYS]  # in file order
     for key in unknown_keys[:MAX_NAMED_UNKNOWN]:
         report.warning(path, meta_line(str(key)), f"unknown front matter key {short(key)}")
     if len(unknown_keys) > MAX_NAMED_UNKNOWN:
