@@ -363,3 +363,282 @@ def test_ids_write_keeps_the_reverse_marker(
     out = tmp_path / "out"
     done = in_process(cli, "build", root, "--out", out)
     assert done.code == 0 and "(1 note, 2 cards)" in done.stdout, done.stdout
+
+
+# --- Hangs: library work with a per-card time limit, deep nesting ---------------------
+
+SLOW_BODIES = {
+    "runs-of-brackets": "[" * 8000 + "\n",
+    "unclosed-links": "[a](" * 6000 + "\n",
+    "repeated-a-tags": "<a " * 8000 + "\n",
+    "huge-python-block": "```python\n"
+    + "".join(f"value_{i} = {i} * 2  # line {i}\n" for i in range(60_000))
+    + "```\n",
+    "huge-c-block": "```c\n"
+    + "".join(f"int v{i} = {i}; /* {i} */\n" for i in range(60_000))
+    + "```\n",
+}
+TIME_LIMIT = {"CARDSMITH_CARD_TIME_LIMIT": "0.3"}
+
+
+@pytest.mark.parametrize("name", sorted(SLOW_BODIES))
+def test_a_card_over_the_time_limit_is_an_error_at_its_line(name: str, tmp_path: Path) -> None:
+    body = f"{FRONT}{CARD}\n## Slow one? {{#slow}}\n\n{SLOW_BODIES[name]}"
+    root = deck(tmp_path / "src", {"deck.toml": TOML, "t.md": body})
+    done = run("build", root, "--out", tmp_path / "out", env=TIME_LIMIT)
+    assert done.code == 1
+    assert f"{root / 't.md'}:8: error: card took longer than 0.3 s to render" in done.lines()
+    assert done.seconds < 15
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.apkg"))
+
+
+def test_the_time_limit_holds_in_worker_processes_too(tmp_path: Path) -> None:
+    cards = "".join(f"## Question {i}? {{#q{i}}}\n\nAnswer {i}.\n\n" for i in range(900))
+    body = f"{FRONT}{cards}## Slow one? {{#slow}}\n\n{SLOW_BODIES['runs-of-brackets']}"
+    root = deck(tmp_path / "src", {"deck.toml": TOML, "t.md": body})
+    done = run("build", root, "--out", tmp_path / "out", "--jobs", "2", env=TIME_LIMIT)
+    assert done.code == 1
+    (line,) = [line for line in done.lines() if ": error: " in line]
+    assert line == f"{root / 't.md'}:{4 + 4 * 900}: error: card took longer than 0.3 s to render"
+    assert done.seconds < 20
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "".join("  " * i + "- x\n" for i in range(800)),
+        "".join("    " * i + "1. x\n" for i in range(600)),
+        "".join("  " * i + "* " + "> " * (i % 3) + "x\n" for i in range(700)),
+    ],
+    ids=["bullets", "numbers", "mixed"],
+)
+def test_deep_nesting_is_an_error_not_a_recursion_error(body: str, tmp_path: Path) -> None:
+    root = deck(
+        tmp_path / "src", {"deck.toml": TOML, "t.md": f"{FRONT}## Deep? {{#deep}}\n\n{body}"}
+    )
+    done = run("check", root)
+    assert done.code == 1
+    (line,) = [line for line in done.lines() if ": error: " in line]
+    assert line.startswith(f"{root / 't.md'}:4: error: card ")
+    assert "nests too deeply" in line or "took longer than" in line
+    assert done.seconds < BOUND
+
+
+# --- Hangs and tracebacks: hostile deck.toml and front matter -------------------------
+
+
+def _bomb(levels: int, fanout: int) -> str:
+    lines = [f"a0: &a0 [{', '.join(['lol'] * fanout)}]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * fanout)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+CONFIG_ATTACKS: dict[str, tuple[str, str, str]] = {
+    # name: (deck.toml, front matter, the message expected)
+    "toml-deep-arrays": (
+        TOML + "x = " + "[" * 100_000 + "]" * 100_000 + "\n",
+        "level: basic",
+        "nest",
+    ),
+    "toml-deep-inline-tables": (
+        TOML + "x = " + "{a=" * 50_000 + "1" + "}" * 50_000 + "\n",
+        "level: basic",
+        "nest",
+    ),
+    "toml-60-levels": (
+        TOML + "x = " + "[" * 60 + "]" * 60 + "\n",
+        "level: basic",
+        "nest more than 50",
+    ),
+    "toml-huge-integer": (TOML + "x = " + "9" * 4301 + "\n", "level: basic", "4,300 digits"),
+    "toml-huge-integer-underscores": (
+        TOML + "x = " + "1_000" * 1200 + "\n",
+        "level: basic",
+        "4,300 digits",
+    ),
+    "toml-nul-escape": ('name = "A\\u0000B"\nlevels = ["basic"]\n', "level: basic", "U+0000"),
+    "toml-nul-in-level": ('name = "A"\nlevels = ["basic", "x\\u0000"]\n', "level: basic", "U+0000"),
+    "toml-bell-in-description": (TOML + 'description = "\\u0007"\n', "level: basic", "U+0007"),
+    "toml-raw-nul": (TOML + "# \x00\n", "level: basic", "invalid TOML"),
+    "yaml-deep-flow": (TOML, "level: basic\nx: " + "[" * 100_000 + "]" * 100_000, "nest"),
+    "yaml-deep-block": (
+        TOML,
+        "level: basic\nx:\n" + "".join(" " * i + "- \n" for i in range(3000)),
+        "nest",
+    ),
+    "yaml-deep-mappings": (TOML, "level: basic\nx: " + "{a: " * 5000 + "1" + "}" * 5000, "nest"),
+    "yaml-bomb-9x9": (TOML, _bomb(9, 9) + "level: *a8", "aliases"),
+    "yaml-bomb-in-tags": (TOML, _bomb(12, 4) + "level: basic\ntags: *a11", "aliases"),
+    "yaml-bomb-as-key": (TOML, _bomb(8, 8) + "level: basic\n*a7 : 1", "aliases"),
+    "yaml-huge-integer": (TOML, "level: " + "7" * 5000, "4,300 digits"),
+    "yaml-huge-integer-in-list": (TOML, "level: basic\ntags: [" + "8" * 4400 + "]", "4,300 digits"),
+    "yaml-nul-escape": (TOML, 'level: basic\ntopic: "a\\0b"', "U+0000"),
+    "yaml-escape-in-tag": (TOML, 'level: basic\ntags: ["a\\x1fb"]', "U+001F"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIG_ATTACKS))
+def test_hostile_config_is_one_error_line(name: str, tmp_path: Path) -> None:
+    toml, front, message = CONFIG_ATTACKS[name]
+    root = deck(tmp_path / "src", {"deck.toml": toml, "t.md": f"---\n{front}\n---\n{CARD}"})
+    done = run("check", root)
+    assert done.code == 1, done.stderr
+    errors = [line for line in done.lines() if ": error: " in line]
+    assert len(errors) == 1 and message in errors[0], done.stderr
+    where = "deck.toml" if name.startswith("toml") else "t.md"
+    assert errors[0].startswith(f"{root / where}:")
+    assert len(done.stderr) < 2000  # nothing expanded into the message
+    assert done.seconds < 10
+
+
+@pytest.mark.parametrize(("where", "keys"), [("yaml", 100_000), ("yaml", 20_000), ("toml", 50_000)])
+def test_many_unknown_keys_are_counted_in_linear_time(
+    where: str, keys: int, tmp_path: Path
+) -> None:
+    extra = "".join(f"key{i}{' =' if where == 'toml' else ':'} {i}\n" for i in range(keys))
+    toml = TOML + (extra if where == "toml" else "")
+    front = "level: basic\n" + (extra if where == "yaml" else "")
+    root = deck(tmp_path / "src", {"deck.toml": toml, "t.md": f"---\n{front}---\n{CARD}"})
+    done = run("check", root)
+    assert done.code == 0, done.stderr
+    warnings = [line for line in done.lines() if ": warning: " in line]
+    assert len(warnings) == 21  # 20 named, in file order, and one line for the rest
+    assert f"and {keys - 20} more unknown" in "".join(warnings)
+    assert "'key0'" in warnings[1] or "'key0'" in "".join(warnings)
+    assert done.seconds < 20
+
+
+# --- Tracebacks and hangs: special files ----------------------------------------------
+
+
+def _special(kind: str, root: Path) -> tuple[Path, str]:
+    """Make one kind of special file in root; (the path reported, the words expected)."""
+    if kind == "fifo-md":
+        os.mkfifo(root / "b.md")
+        return root / "b.md", "FIFO"
+    if kind == "fifo-in-subfolder":
+        (root / "sub").mkdir()
+        os.mkfifo(root / "sub" / "c.md")
+        return root / "sub" / "c.md", "FIFO"
+    if kind == "dev-zero-md":
+        (root / "z.md").symlink_to("/dev/zero")
+        return root / "z.md", "character device"
+    if kind == "dev-null-md":
+        (root / "n.md").symlink_to("/dev/null")
+        return root / "n.md", "character device"
+    if kind == "socket-md":
+        import socket
+
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(root / "s.md"))
+        server.close()
+        return root / "s.md", "socket"
+    if kind == "symlink-loop":
+        (root / "l1.md").symlink_to("l2.md")
+        (root / "l2.md").symlink_to("l1.md")
+        return root / "l1.md", "symbolic link loop"
+    if kind == "self-loop":
+        (root / "me.md").symlink_to("me.md")
+        return root / "me.md", "symbolic link loop"
+    if kind == "dangling":
+        (root / "gone.md").symlink_to("nowhere.md")
+        return root / "gone.md", "broken symbolic link"
+    if kind == "non-utf8-file":
+        name = os.fsdecode(b"caf\xe9.md")
+        (root / name).write_text(FRONT + "## Other? {#o}\n\nA.\n", encoding="utf-8")
+        return root / name, "not valid UTF-8"
+    if kind == "non-utf8-folder":
+        folder = root / os.fsdecode(b"dir\xff")
+        folder.mkdir()
+        (folder / "x.md").write_text(FRONT + "## Other? {#o}\n\nA.\n", encoding="utf-8")
+        return folder / "x.md", "not valid UTF-8"
+    if kind == "path-too-long":
+        here = os.getcwd()
+        os.chdir(root)
+        try:
+            for _ in range(18):
+                Path("d" * 240).mkdir()
+                os.chdir("d" * 240)
+            Path("deep.md").write_text(FRONT + "## Deep? {#deep}\n\nA.\n", encoding="utf-8")
+        finally:
+            os.chdir(here)
+        return root, "too long"
+    raise AssertionError(kind)
+
+
+SPECIAL = [
+    "fifo-md", "fifo-in-subfolder", "dev-zero-md", "dev-null-md", "socket-md",
+    "symlink-loop", "self-loop", "dangling", "non-utf8-file", "non-utf8-folder",
+    "path-too-long",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", SPECIAL)
+@pytest.mark.parametrize("command", ["check", "build"])
+def test_special_files_are_named_errors_never_a_hang(
+    command: str, kind: str, tmp_path: Path
+) -> None:
+    root = deck(tmp_path / "src", {"deck.toml": TOML, "a.md": FRONT + CARD})
+    path, words = _special(kind, root)
+    args = ["--out", tmp_path / "out"] if command == "build" else []
+    done = run(command, root, *args)
+    assert done.code == 1, done.stderr
+    errors = [line for line in done.lines() if ": error: " in line]
+    assert errors and all(words in line for line in errors), done.stderr
+    if kind != "path-too-long":
+        shown = ascii(str(path)) if "utf8" in kind else str(path)
+        assert any(line.startswith(f"{shown}:1: error: ") for line in errors), errors
+    assert done.seconds < 15
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.apkg"))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "dangling", "loop"])
+def test_a_special_deck_toml_is_a_named_error(kind: str, tmp_path: Path) -> None:
+    root = deck(tmp_path / "src", {"a.md": FRONT + CARD})
+    toml = root / "deck.toml"
+    if kind == "fifo":
+        os.mkfifo(toml)
+    elif kind == "dev-zero":
+        toml.symlink_to("/dev/zero")
+    elif kind == "dangling":
+        toml.symlink_to("missing.toml")
+    else:
+        toml.symlink_to("deck.toml")
+    done = run("check", root)
+    assert done.code == 1
+    errors = [line for line in done.lines() if ": error: " in line]
+    assert len(errors) == 1 and errors[0].startswith(f"{toml}:1: error: cannot read file: ")
+    assert done.seconds < 10
+
+
+@pytest.mark.parametrize("target", ["sub", ".", "..", "/"])
+def test_links_to_folders_are_reported_not_followed(target: str, tmp_path: Path) -> None:
+    root = deck(
+        tmp_path / "src",
+        {"deck.toml": TOML, "a.md": FRONT + CARD, "sub/b.md": FRONT + "## B? {#b}\n\nB.\n"},
+    )
+    (root / "linked").symlink_to(target)
+    done = run("check", root)
+    assert done.code == 0, done.stderr
+    assert (
+        f"{root / 'linked'}:1: warning: link to a folder: not followed, its files are not read"
+        in done.lines()
+    )
+    assert done.seconds < 10
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_unreadable_files_and_folders_are_named(what: str, tmp_path: Path) -> None:
+    root = deck(
+        tmp_path / "src",
+        {"deck.toml": TOML, "a.md": FRONT + CARD, "sub/b.md": FRONT + "## B? {#b}\n\nB.\n"},
+    )
+    target = root / "sub" / "b.md" if what == "file" else root / "sub"
+    target.chmod(0)
+    try:
+        done = run("check", root)
+    finally:
+        target.chmod(0o755)
+    assert done.code == 1
+    assert any(line.startswith(f"{target}:1: error: cannot read") for line in done.lines())
