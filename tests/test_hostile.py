@@ -11,12 +11,17 @@ that can be kept as files.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import signal
+import sqlite3
+import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -553,7 +558,7 @@ def _special(kind: str, root: Path) -> tuple[Path, str]:
         (folder / "x.md").write_text(FRONT + "## Other? {#o}\n\nA.\n", encoding="utf-8")
         return folder / "x.md", "not valid UTF-8"
     if kind == "path-too-long":
-        here = os.getcwd()
+        here = Path.cwd()
         os.chdir(root)
         try:
             for _ in range(18):
@@ -642,3 +647,276 @@ def test_unreadable_files_and_folders_are_named(what: str, tmp_path: Path) -> No
         target.chmod(0o755)
     assert done.code == 1
     assert any(line.startswith(f"{target}:1: error: cannot read") for line in done.lines())
+
+
+# --- Tracebacks: a full disk, files that vanish ----------------------------------------
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Small tmpfs folders (needs root and mount; skipped elsewhere), unmounted after."""
+    mounted: list[Path] = []
+
+    def make(size: str) -> Path:
+        where = tmp_path / f"disk{len(mounted)}"
+        where.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(where)
+        return where
+
+    yield make
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _big_deck(root: Path, cards: int, filler: int = 200) -> Path:
+    text = "x" * filler
+    body = "".join(f"## Question {i}? {{#q{i}}}\n\n{text} {i}.\n\n" for i in range(cards))
+    return deck(root, {"deck.toml": TOML, "t.md": FRONT + body})
+
+
+@pytest.mark.parametrize("size", ["16k", "64k", "256k"])
+def test_a_full_temporary_folder_is_one_line_and_exit_1(
+    size: str, tiny_disk: Callable[[str], Path], tmp_path: Path
+) -> None:
+    scratch = tiny_disk(size)
+    root = _big_deck(tmp_path / "src", 2000)
+    out = tmp_path / "out"
+    done = run("build", root, "--out", out, env={"TMPDIR": str(scratch)})
+    assert done.code == 1, done.stderr
+    (line,) = done.lines()
+    assert line.startswith(f"cardsmith: error: cannot write {scratch}: ")
+    assert "full" in line
+    assert not out.exists() or not list(out.glob("*.apkg"))
+
+
+@pytest.mark.parametrize("size", ["96k", "160k"])
+def test_a_disk_error_part_way_replaces_no_package(
+    size: str, tiny_disk: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """The output folder fills up while writing the second package: both old ones stay."""
+    out = tiny_disk(size)
+    root = _big_deck(tmp_path / "src", 40, filler=10)
+    assert run("build", root, "--out", out, "--no-cache").code == 0
+    old = {p.name: p.read_bytes() for p in out.glob("*.apkg")}
+    assert len(old) == 2
+    _big_deck(root, 3000, filler=150)  # much bigger now: no longer fits
+    done = run("build", root, "--out", out, "--no-cache")
+    assert done.code == 1
+    (line,) = done.lines()
+    assert line.startswith(f"cardsmith: error: cannot write {out}/") and "No space left" in line
+    assert {p.name: p.read_bytes() for p in out.glob("*.apkg")} == old
+    assert not [p for p in out.iterdir() if p.name.endswith(".cardsmith-tmp")]
+
+
+def test_a_file_that_vanishes_during_a_build_is_unreadable_not_unwritable(
+    cli: Callable[..., object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cardsmith import load, parallel
+
+    results = []
+    for vanishing in ("b.md", "pic.png", "sub/c.md"):
+        root = deck(
+            tmp_path / vanishing.replace("/", "-"),
+            {
+                "deck.toml": TOML,
+                "a.md": f"{FRONT}## Picture? {{#p}}\n\n![p](pic.png)\n",
+                "b.md": f"{FRONT}## B? {{#b}}\n\nB.\n",
+                "sub/c.md": f"{FRONT}## C? {{#c}}\n\nC.\n",
+                "pic.png": PIC,
+            },
+        )
+        real_discover, real_map = load.discover, parallel.map_chunks
+
+        def discover(*args: Any, _root: Path = root, _name: str = vanishing) -> Any:
+            found = real_discover(*args)
+            if _name.endswith(".md"):
+                (_root / _name).unlink()  # found, then gone before it is read
+            return found
+
+        def map_chunks(*args: Any, _root: Path = root, _name: str = vanishing) -> Any:
+            rendered = real_map(*args)
+            if _name.endswith(".png"):
+                (_root / _name).unlink()  # rendered, then gone before it is packaged
+            return rendered
+
+        monkeypatch.setattr(load, "discover", discover)
+        monkeypatch.setattr(parallel, "map_chunks", map_chunks)
+        done = in_process(cli, "build", root, "--out", tmp_path / "out")
+        monkeypatch.undo()
+        results.append((vanishing, done))
+    for vanishing, done in results:
+        assert done.code == 1, (vanishing, done.stderr)
+        errors = [line for line in done.lines() if ": error: " in line]
+        assert len(errors) == 1 and "cannot read" in errors[0], errors
+        assert vanishing.rsplit("/", 1)[-1] in errors[0] and "cannot write" not in errors[0]
+
+
+# --- verify on hostile packages -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def good_package(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """The entries of a package cardsmith built, to make hostile ones from."""
+    root = tmp_path_factory.mktemp("good")
+    deck(
+        root / "src", {"deck.toml": TOML, "t.md": f"{FRONT}{CARD}\n![p](pic.png)\n", "pic.png": PIC}
+    )
+    out = root / "out"
+    assert run("build", root / "src", "--out", out).code == 0
+    with zipfile.ZipFile(out / "hostile.apkg") as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _zip(path: Path, entries: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return path
+
+
+def _patch_headers(
+    path: Path, local: Callable[[bytearray, int], None], central: Callable[[bytearray, int], None]
+) -> None:
+    data = bytearray(path.read_bytes())
+    for signature, change in ((b"PK\x03\x04", local), (b"PK\x01\x02", central)):
+        at = data.find(signature)
+        while at >= 0:
+            change(data, at)
+            at = data.find(signature, at + 4)
+    path.write_bytes(bytes(data))
+
+
+def _collection_with(good: dict[str, bytes], where: Path, fields: str) -> bytes:
+    database = where / "edit.anki2"
+    database.write_bytes(good["collection.anki2"])
+    conn = sqlite3.connect(database)
+    conn.execute("UPDATE notes SET flds = ?", (fields,))
+    conn.commit()
+    conn.close()
+    return database.read_bytes()
+
+
+def _empty_sqlite(where: Path) -> bytes:
+    database = where / "empty.sqlite"
+    conn = sqlite3.connect(database)
+    conn.execute("CREATE TABLE unrelated (a)")
+    conn.commit()
+    conn.close()
+    return database.read_bytes()
+
+
+HOSTILE_PACKAGES: dict[str, tuple[Callable[[dict[str, bytes], Path], Path], str]] = {
+    "media-list-is-a-list": (lambda g, p: _zip(p, {**g, "media": b'["a", "b"]'}), "media list"),
+    "media-list-is-a-number": (lambda g, p: _zip(p, {**g, "media": b"5"}), "media list"),
+    "media-list-nested": (lambda g, p: _zip(p, {**g, "media": b'{"0": {"a": 1}}'}), "media list"),
+    "media-list-null": (lambda g, p: _zip(p, {**g, "media": b'{"0": null}'}), "media list"),
+    "media-list-deep": (
+        lambda g, p: _zip(p, {**g, "media": b"[" * 100_000 + b"]" * 100_000}),
+        "media list",
+    ),
+    "media-list-not-json": (lambda g, p: _zip(p, {**g, "media": b"{oops"}), "media list"),
+    "encrypted-entries": (
+        lambda g, p: (
+            _zip(p, g),
+            _patch_headers(
+                p,
+                lambda d, i: d.__setitem__(i + 6, d[i + 6] | 1),
+                lambda d, i: d.__setitem__(i + 8, d[i + 8] | 1),
+            ),
+        )[0],
+        "encrypted",
+    ),
+    "bad-crc": (
+        lambda g, p: (
+            _zip(p, g),
+            _patch_headers(
+                p,
+                lambda d, i: d.__setitem__(i + 14, d[i + 14] ^ 0xFF),
+                lambda d, i: d.__setitem__(i + 16, d[i + 16] ^ 0xFF),
+            ),
+        )[0],
+        "bad checksum",
+    ),
+    "deflate64": (
+        lambda g, p: (
+            _zip(p, g),
+            _patch_headers(
+                p,
+                lambda d, i: d.__setitem__(slice(i + 8, i + 10), struct.pack("<H", 9)),
+                lambda d, i: d.__setitem__(slice(i + 10, i + 12), struct.pack("<H", 9)),
+            ),
+        )[0],
+        "compression method 9",
+    ),
+    "lzma": (
+        lambda g, p: (
+            _zip(p, g),
+            _patch_headers(
+                p,
+                lambda d, i: d.__setitem__(slice(i + 8, i + 10), struct.pack("<H", 14)),
+                lambda d, i: d.__setitem__(slice(i + 10, i + 12), struct.pack("<H", 14)),
+            ),
+        )[0],
+        "compression method 14",
+    ),
+    "empty-sqlite": (
+        lambda g, p: _zip(p, {"collection.anki2": _empty_sqlite(p.parent), "media": b"{}"}),
+        "not an Anki collection",
+    ),
+    "zero-byte-collection": (
+        lambda g, p: _zip(p, {"collection.anki2": b"", "media": b"{}"}),
+        "not an Anki collection",
+    ),
+    "text-as-collection": (
+        lambda g, p: _zip(p, {"collection.anki21": b"hello" * 100, "media": b"{}"}),
+        "not an Anki collection",
+    ),
+    "garbage-anki21b": (
+        lambda g, p: _zip(p, {"collection.anki21b": b"garbage", "media": b""}),
+        "not zstd",
+    ),
+    "truncated-zip": (
+        lambda g, p: p.write_bytes(_zip(p, g).read_bytes()[:300]) and p,
+        "not an Anki package",
+    ),
+    "style-tags-50k": (
+        lambda g, p: _zip(
+            p,
+            {
+                **g,
+                "collection.anki2": _collection_with(
+                    g, p.parent, "<style>" * 50_000 + "\x1fx\x1fy"
+                ),
+            },
+        ),
+        "took longer than",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_PACKAGES))
+def test_verify_on_hostile_packages_is_one_line_exit_2(
+    name: str, good_package: dict[str, bytes], tmp_path: Path
+) -> None:
+    make, words = HOSTILE_PACKAGES[name]
+    package = make(good_package, tmp_path / f"{name}.apkg")
+    done = run("verify", package, env={"CARDSMITH_VERIFY_TIME_LIMIT": "4"})
+    assert done.code == 2, (done.stdout, done.stderr)
+    (line,) = done.lines()
+    assert line.startswith(f"{package}: error: ") and words in line, line
+    assert "ok" not in done.stdout
+    assert done.seconds < BOUND
+
+
+def test_verify_still_passes_a_sound_package(
+    good_package: dict[str, bytes], tmp_path: Path
+) -> None:
+    done = run("verify", _zip(tmp_path / "good.apkg", good_package))
+    assert done.code == 0 and "no problems" in done.stdout, done.stderr
