@@ -920,3 +920,313 @@ def test_verify_still_passes_a_sound_package(
 ) -> None:
     done = run("verify", _zip(tmp_path / "good.apkg", good_package))
     assert done.code == 0 and "no problems" in done.stdout, done.stderr
+
+
+# --- Integrity: cache entries of the wrong type or edited by hand ----------------------
+
+
+def _cache_files(out: Path) -> tuple[Path, Path]:
+    cache = out / ".cardsmith-cache"
+    (cards,) = cache.glob("cards-*.json")
+    return cards, cache / "packages.json"
+
+
+def _replace(path: Path, how: str, elsewhere: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        import shutil
+
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+    if how == "folder":
+        (path / "inner").mkdir(parents=True)
+    elif how == "fifo":
+        os.mkfifo(path)
+    elif how == "dev-zero":
+        path.symlink_to("/dev/zero")
+    elif how == "link-out":
+        path.symlink_to(elsewhere)
+    elif how == "file":
+        path.write_text("not a folder", encoding="utf-8")
+
+
+def _edit_cards(path: Path, change: Callable[[list[Any]], None]) -> None:
+    """Change every cached card and recompute the checksum, as a hand-edit would."""
+    header, _, rest = path.read_bytes().partition(b"\n")
+    payload = json.loads(rest.rpartition(b"\n")[0])
+    for value in payload["cards"].values():
+        change(value)
+    data = json.dumps(payload).encode()
+    trailer = json.dumps({"sha256": hashlib.sha256(data).hexdigest()}).encode()
+    path.write_bytes(header + b"\n" + data + b"\n" + trailer)
+
+
+CACHE_ATTACKS = [
+    "cards-folder", "cards-fifo", "cards-dev-zero", "cards-link-out",
+    "packages-folder", "packages-fifo", "packages-dev-zero",
+    "cache-is-a-file", "cache-is-a-fifo", "cache-links-out",
+    "edit-script", "edit-event-handler", "edit-media-path", "edit-severity",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("attack", CACHE_ATTACKS)
+def test_a_broken_cache_is_dropped_and_rebuilt(attack: str, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    root = deck(
+        work / "src", {"deck.toml": TOML, "t.md": f"{FRONT}{CARD}\n![p](pic.png)\n", "pic.png": PIC}
+    )
+    out = work / "out"
+    assert run("build", root, "--out", out).code == 0
+    first = (out / "hostile.apkg").read_bytes()
+    cards, packages = _cache_files(out)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "x.json").write_text("outside", encoding="utf-8")
+    (out / "hostile.apkg").unlink()  # so that the package is made again from the cache
+    kind, _, how = attack.partition("-")
+    if kind == "cards":
+        _replace(cards, how, elsewhere / "x.json")
+    elif kind == "packages":
+        _replace(packages, how, elsewhere / "x.json")
+    elif kind == "cache":
+        _replace(
+            out / ".cardsmith-cache",
+            {"is-a-file": "file", "is-a-fifo": "fifo"}.get(how, "link-out"),
+            elsewhere,
+        )
+    elif how == "script":
+        _edit_cards(cards, lambda v: v.__setitem__(1, v[1] + "<script>alert(1)</script>"))
+    elif how == "event-handler":
+        _edit_cards(
+            cards, lambda v: v.__setitem__(1, v[1].replace("<img ", "<img onerror=alert(1) "))
+        )
+    elif how == "media-path":
+        _edit_cards(
+            cards, lambda v: v.__setitem__(2, [[v[2][0][0], "../../../../../../etc/hostname"]])
+        )
+    else:
+        _edit_cards(cards, lambda v: v.__setitem__(3, [[0, "fatal", "made up"]]))
+    before = snapshot(tmp_path, out)
+    for _ in range(2):  # and the build after that is fine too
+        done = run("build", root, "--out", out, timeout=20)
+        assert done.code == 0, done.stderr
+        assert done.seconds < 15
+    assert snapshot(tmp_path, out) == before  # nothing outside --out, the link target kept
+    assert (elsewhere / "x.json").read_text(encoding="utf-8") == "outside"
+    assert (out / "hostile.apkg").read_bytes() == first  # what a cold build makes
+    assert (out / ".cardsmith-cache").is_dir() and not (out / ".cardsmith-cache").is_symlink()
+
+
+# --- Integrity: nothing outlives a killed build ---------------------------------------
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+@pytest.mark.parametrize("after", [0.0, 1.0])
+def test_after_kill_9_no_worker_outlives_the_build(after: float, tmp_path: Path) -> None:
+    body = "".join(
+        f"## Question {i}? {{#q{i}}}\n\n```python\nx = {i}\n```\n\nSome *text* {i}.\n\n"
+        for i in range(12_000)
+    )
+    root = deck(tmp_path / "src", {"deck.toml": TOML, "t.md": FRONT + body})
+    build = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cardsmith",
+            "build",
+            str(root),
+            "--out",
+            str(tmp_path / "out"),
+            "--jobs",
+            "2",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    helpers: set[int] = set()
+    while time.monotonic() < deadline and len(helpers) < 3:  # forkserver and two workers
+        time.sleep(0.1)
+        helpers |= _descendants(build.pid)
+    time.sleep(after)  # the moment of the kill: as the workers start, or while they work
+    helpers |= _descendants(build.pid)
+    assert build.poll() is None, "the build ended before it could be killed"
+    assert len(helpers) >= 3, helpers
+    build.send_signal(signal.SIGKILL)
+    build.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(map(_running, helpers)):
+        time.sleep(0.1)
+    assert not [pid for pid in helpers if _running(pid)]
+
+
+def test_the_next_build_removes_scratch_folders_of_dead_builds(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(dead.stdout)
+    left = [
+        scratch / f"cardsmith-build-{dead_pid}-abc",
+        scratch / f"cardsmith-verify-{dead_pid}-xyz",
+    ]
+    for folder in left:
+        folder.mkdir()
+        (folder / "collection.anki2").write_bytes(b"x" * 1000)
+    alive = scratch / f"cardsmith-build-{os.getpid()}-mine"  # a running process's: kept
+    alive.mkdir()
+    other = scratch / "cardsmith-chromium-profile"  # not ours to remove
+    other.mkdir()
+    root = deck(tmp_path / "src", {"deck.toml": TOML, "t.md": FRONT + CARD})
+    assert run("build", root, "--out", tmp_path / "out", env={"TMPDIR": str(scratch)}).code == 0
+    assert sorted(p.name for p in scratch.iterdir()) == sorted([alive.name, other.name])
+
+
+# --- Integrity: names that could forge diagnostics or subdecks ------------------------
+
+FORGING_NAMES = [
+    "x\n/etc/passwd:1: error: forged",
+    "x\r:9: error: forged",
+    "x\u2028:9: error: forged",
+    "x\x85:9: error: forged",
+    "x\x0b:9: error: forged",
+    "x\x1e:9: error: forged",
+]
+
+
+@pytest.mark.parametrize("name", FORGING_NAMES, ids=[ascii(n) for n in FORGING_NAMES])
+def test_a_file_name_cannot_forge_a_diagnostic_line(name: str, tmp_path: Path) -> None:
+    root = deck(tmp_path / "src", {"deck.toml": TOML, f"{name}.md": FRONT + "## Q? {#q}\n\n"})
+    done = run("check", root)
+    assert done.code == 1
+    assert not [line for line in done.lines() if line.startswith(("/etc/passwd", ":9:"))]
+    errors = [line for line in done.lines() if ": error: " in line]
+    assert len(errors) == 1 and errors[0].startswith("'") and "forged" in errors[0]
+
+
+COLON_TITLES = ["Pointers:", ":Pointers", "::", "a::b", "C++ :: STL ::", ":::x:::"]
+
+
+@pytest.mark.parametrize("title", COLON_TITLES)
+def test_stray_colons_in_titles_make_no_blank_or_merged_subdecks(
+    title: str, cli: Callable[..., object], tmp_path: Path
+) -> None:
+    root = deck(
+        tmp_path / "src",
+        {
+            "deck.toml": TOML,
+            "t.md": f"{FRONT}# {title}\n\n{CARD}",
+            f"{title.replace('/', '')}x.md": f"{FRONT}## Other? {{#o}}\n\nB.\n",
+        },
+    )
+    out = tmp_path / "out"
+    done = in_process(cli, "build", root, "--out", out)
+    assert done.code == 0, done.stderr
+    names, _, _ = read_back(out / "hostile.apkg", tmp_path / "anki")
+    topics = [n for n in names if n.count("::") == 2]
+    assert len(topics) == 2, names  # one subdeck per file, none merged or split
+    for name in names:
+        assert all(
+            part.strip() and not part.startswith(":") and not part.endswith(":")
+            for part in name.split("::")
+        ), name
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("name", "Interview:"),
+        ("name", ":Interview"),
+        ("name", "a::b"),
+        ("levels", "basic:"),
+        ("levels", ":basic"),
+        ("topic", "x:"),
+        ("topic", "::"),
+    ],
+)
+def test_stray_colons_in_names_from_settings_are_refused(
+    setting: str, value: str, tmp_path: Path
+) -> None:
+    toml, front = TOML, "level: basic"
+    if setting == "name":
+        toml = f'name = {json.dumps(value)}\nlevels = ["basic"]\n'
+    elif setting == "levels":
+        toml = f'name = "D"\nlevels = [{json.dumps(value)}]\n'
+        front = f"level: {json.dumps(value)}"
+    else:
+        front += f"\ntopic: {json.dumps(value)}"
+    root = deck(tmp_path / "src", {"deck.toml": toml, "t.md": f"---\n{front}\n---\n{CARD}"})
+    done = run("check", root)
+    assert done.code == 1
+    errors = [line for line in done.lines() if ": error: " in line]
+    assert errors and "'::'" in errors[0] and "':'" in errors[0], done.stderr
+
+
+# --- Linear time: the regular expressions of the modules this suite covers --------------
+
+
+def _timed(function: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("key lines: spaces", " " * 200_000 + "x"),
+        ("key lines: quotes", "'" * 200_000),
+        ("key lines: keys without =", "a" * 200_000),
+        ("huge integers: digits and a letter", ("9" * 4299 + "x") * 50),
+        ("control characters: none", "é" * 200_000),
+        ("html text: unclosed styles", "<style>" * 50_000),
+        ("html text: unclosed scripts and tags", "<script <" * 30_000),
+        ("html text: runs of <", "<" * 200_000),
+        ("html text: links", "<a " * 70_000),
+    ],
+)
+def test_our_regular_expressions_take_linear_time(name: str, text: str) -> None:
+    from cardsmith import htmltext, parse, verify
+
+    functions: dict[str, Callable[[], object]] = {
+        "key lines": lambda: parse._key_lines(text),
+        "huge integers": lambda: parse._HUGE_INT_RE.search(text),
+        "control characters": lambda: parse._CONTROL_RE.search(text),
+        "html text": lambda: (
+            verify._plain(text),
+            verify._error_text(text),
+            htmltext.without_styles(text),
+        ),
+    }
+    seconds = _timed(functions[name.split(":")[0]])
+    assert seconds < 2.0, f"{name}: {seconds:.2f} s (quadratic?)"
