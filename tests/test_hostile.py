@@ -715,47 +715,44 @@ def test_a_disk_error_part_way_replaces_no_package(
     assert not [p for p in out.iterdir() if p.name.endswith(".cardsmith-tmp")]
 
 
+@pytest.mark.parametrize("vanishing", ["b.md", "pic.png", "sub/c.md"])
 def test_a_file_that_vanishes_during_a_build_is_unreadable_not_unwritable(
-    cli: Callable[..., object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    vanishing: str, cli: Callable[..., object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cardsmith import load, parallel
 
-    results = []
-    for vanishing in ("b.md", "pic.png", "sub/c.md"):
-        root = deck(
-            tmp_path / vanishing.replace("/", "-"),
-            {
-                "deck.toml": TOML,
-                "a.md": f"{FRONT}## Picture? {{#p}}\n\n![p](pic.png)\n",
-                "b.md": f"{FRONT}## B? {{#b}}\n\nB.\n",
-                "sub/c.md": f"{FRONT}## C? {{#c}}\n\nC.\n",
-                "pic.png": PIC,
-            },
-        )
-        real_discover, real_map = load.discover, parallel.map_chunks
+    root = deck(
+        tmp_path / "src",
+        {
+            "deck.toml": TOML,
+            "a.md": f"{FRONT}## Picture? {{#p}}\n\n![p](pic.png)\n",
+            "b.md": f"{FRONT}## B? {{#b}}\n\nB.\n",
+            "sub/c.md": f"{FRONT}## C? {{#c}}\n\nC.\n",
+            "pic.png": PIC,
+        },
+    )
+    real_discover, real_map = load.discover, parallel.map_chunks
 
-        def discover(*args: Any, _root: Path = root, _name: str = vanishing) -> Any:
-            found = real_discover(*args)
-            if _name.endswith(".md"):
-                (_root / _name).unlink()  # found, then gone before it is read
-            return found
+    def discover(*args: Any) -> Any:
+        found = real_discover(*args)
+        if vanishing.endswith(".md"):
+            (root / vanishing).unlink()  # found, then gone before it is read
+        return found
 
-        def map_chunks(*args: Any, _root: Path = root, _name: str = vanishing) -> Any:
-            rendered = real_map(*args)
-            if _name.endswith(".png"):
-                (_root / _name).unlink()  # rendered, then gone before it is packaged
-            return rendered
+    def map_chunks(*args: Any) -> Any:
+        rendered = real_map(*args)
+        if vanishing.endswith(".png"):
+            (root / vanishing).unlink()  # rendered, then gone before it is packaged
+        return rendered
 
-        monkeypatch.setattr(load, "discover", discover)
-        monkeypatch.setattr(parallel, "map_chunks", map_chunks)
-        done = in_process(cli, "build", root, "--out", tmp_path / "out")
-        monkeypatch.undo()
-        results.append((vanishing, done))
-    for vanishing, done in results:
-        assert done.code == 1, (vanishing, done.stderr)
-        errors = [line for line in done.lines() if ": error: " in line]
-        assert len(errors) == 1 and "cannot read" in errors[0], errors
-        assert vanishing.rsplit("/", 1)[-1] in errors[0] and "cannot write" not in errors[0]
+    monkeypatch.setattr(load, "discover", discover)
+    monkeypatch.setattr(parallel, "map_chunks", map_chunks)
+    done = in_process(cli, "build", root, "--out", tmp_path / "out")
+    assert done.code == 1, done.stderr
+    errors = [line for line in done.lines() if ": error: " in line]
+    assert len(errors) == 1 and "cannot read" in errors[0], errors
+    assert vanishing.rsplit("/", 1)[-1] in errors[0] and "cannot write" not in errors[0]
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.apkg"))
 
 
 # --- verify on hostile packages -------------------------------------------------------
