@@ -597,6 +597,33 @@ def test_special_files_are_named_errors_never_a_hang(
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.apkg"))
 
 
+@pytest.mark.parametrize("kind", ["loop", "fifo", "dangling", "dev-zero", "folder", "link-out"])
+def test_special_images_are_named_errors_never_a_hang(kind: str, tmp_path: Path) -> None:
+    root = deck(
+        tmp_path / "src", {"deck.toml": TOML, "a.md": f"{FRONT}## Q? {{#q}}\n\n![x](p.png)\n"}
+    )
+    image = root / "p.png"
+    if kind == "loop":
+        image.symlink_to("p.png")
+    elif kind == "fifo":
+        os.mkfifo(image)
+    elif kind == "dangling":
+        image.symlink_to("gone.png")
+    elif kind == "dev-zero":
+        image.symlink_to("/dev/zero")
+    elif kind == "folder":
+        image.mkdir()
+    else:
+        (tmp_path / "outside.png").write_bytes(PIC)
+        image.symlink_to(tmp_path / "outside.png")
+    done = run("build", root, "--out", tmp_path / "out")
+    assert done.code == 1
+    errors = [line for line in done.lines() if ": error: " in line]
+    assert len(errors) == 1 and errors[0].startswith(f"{root / 'a.md'}:") and "p.png" in errors[0]
+    assert done.seconds < 10
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero", "dangling", "loop"])
 def test_a_special_deck_toml_is_a_named_error(kind: str, tmp_path: Path) -> None:
     root = deck(tmp_path / "src", {"a.md": FRONT + CARD})

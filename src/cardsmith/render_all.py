@@ -123,6 +123,12 @@ def render_cards(root: Path, allow_html: bool, cards: Sequence[Card]) -> list[Ca
             where = f" {error.filename}" if error.filename else ""
             results.append(_failed(f"cannot read{where}: {reason(error)}"))
             continue
+        except RuntimeError as error:  # pathlib's resolve() on an image link that loops
+            if not str(error).startswith("Symlink loop"):
+                raise
+            looped = str(error).removeprefix("Symlink loop from ").strip("'\"")
+            results.append(_failed(f"cannot read {looped}: symbolic link loop"))
+            continue
         results.append(
             CardResult(
                 done.front,
