@@ -397,6 +397,19 @@ def test_a_card_over_the_time_limit_is_an_error_at_its_line(name: str, tmp_path:
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.apkg"))
 
 
+@pytest.mark.parametrize("name", ["runs-of-brackets", "unclosed-links"])
+def test_a_description_over_the_time_limit_is_an_error(name: str, tmp_path: Path) -> None:
+    toml = f"{TOML}description = {json.dumps(SLOW_BODIES[name])}\n"
+    root = deck(tmp_path / "src", {"deck.toml": toml, "t.md": FRONT + CARD})
+    done = run("check", root, env=TIME_LIMIT)
+    assert done.code == 1
+    errors = [line for line in done.lines() if ": error: " in line]
+    assert errors == [
+        f"{root / 'deck.toml'}:1: error: description took longer than 0.3 s to render"
+    ]
+    assert done.seconds < 15
+
+
 def test_the_time_limit_holds_in_worker_processes_too(tmp_path: Path) -> None:
     cards = "".join(f"## Question {i}? {{#q{i}}}\n\nAnswer {i}.\n\n" for i in range(900))
     body = f"{FRONT}{cards}## Slow one? {{#slow}}\n\n{SLOW_BODIES['runs-of-brackets']}"

@@ -214,9 +214,23 @@ def render_decks(
             cards.append(
                 (topic_file, RenderedCard(card, result.front, result.back, tuple(sources)))
             )
-        description = render_description(deck.config.description, options.allow_html)
+        description = _description(deck, report, options.allow_html)
         rendered.append(RenderedDeck(deck, tuple(cards), media, description))
     return rendered
+
+
+def _description(deck: Deck, report: Report, allow_html: bool) -> str:
+    """The deck's description as HTML, under the same time limit as a card."""
+    limit = card_time_limit()
+    try:
+        with time_limit(limit):
+            return render_description(deck.config.description, allow_html)
+    except CardTimeout:
+        message = f"description took longer than {limit:g} s to render"
+    except RecursionError:
+        message = "description nests too deeply to render (lists, quotes or brackets)"
+    report.error(deck.config.toml_path, 1, message)
+    return ""
 
 
 def _valid(
