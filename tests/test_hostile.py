@@ -923,6 +923,18 @@ HOSTILE_PACKAGES: dict[str, tuple[Callable[[dict[str, bytes], Path], Path], str]
         lambda g, p: p.write_bytes(_zip(p, g).read_bytes()[:300]) and p,
         "not an Anki package",
     ),
+    "zip-bomb": (lambda g, p: _zip(p, {**g, "0": bytes(200 << 20)}), "zip bomb"),
+    "claims-gigabytes": (
+        lambda g, p: (
+            _zip(p, g),
+            _patch_headers(
+                p,
+                lambda d, i: d.__setitem__(slice(i + 22, i + 26), struct.pack("<I", 0xFFFFFFF0)),
+                lambda d, i: d.__setitem__(slice(i + 24, i + 28), struct.pack("<I", 0xFFFFFFF0)),
+            ),
+        )[0],
+        "over the limit",
+    ),
     "style-tags-50k": (
         lambda g, p: _zip(
             p,

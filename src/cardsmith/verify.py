@@ -41,6 +41,11 @@ _LINK_RE = re.compile(r"<a\b[^<]*</a>", re.IGNORECASE)
 # Zip compression methods Python and Anki both read: stored and deflated.
 _ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+# Documented limits (docs/format.md): what a package may unpack to, and how much more
+# than its compressed size an entry of over 64 MB may claim (a zip bomb claims 1000x).
+MAX_UNPACKED_BYTES = 8 << 30
+MAX_RATIO = 200
+_RATIO_FROM = 64 << 20
 _VISIBLE_MEDIA_RE = re.compile(r"<(img|video|audio|svg|object|embed)\b|\[sound:", re.IGNORECASE)
 
 
@@ -121,6 +126,21 @@ def check_readable(path: Path) -> None:
                     raise VerifyError(
                         f"{shown}: error: zip entry {name} uses compression method "
                         f"{info.compress_type}, not stored or deflated"
+                    )
+            total = sum(info.file_size for info in infos)
+            if total > MAX_UNPACKED_BYTES:
+                raise VerifyError(
+                    f"{shown}: error: unpacks to {total >> 20} MB, over the limit of "
+                    f"{MAX_UNPACKED_BYTES >> 20} MB"
+                )
+            for info in infos:
+                if info.file_size > _RATIO_FROM and info.file_size > MAX_RATIO * max(
+                    info.compress_size, 1
+                ):
+                    raise VerifyError(
+                        f"{shown}: error: zip entry {one_line(repr(info.filename))} unpacks to "
+                        f"{info.file_size // max(info.compress_size, 1)} times its size "
+                        "(a zip bomb?)"
                     )
             names = {info.filename for info in infos}
             if not names & set(COLLECTION_NAMES):
