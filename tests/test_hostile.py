@@ -1000,13 +1000,15 @@ def _replace(path: Path, how: str, elsewhere: Path) -> None:
 
 
 def _edit_cards(path: Path, change: Callable[[list[Any]], None]) -> None:
-    """Change every cached card and recompute the checksum, as a hand-edit would."""
+    """Change every cached card and recompute every checksum one can without the key
+    (kept outside the build folder), as a hand-edit would."""
     header, _, rest = path.read_bytes().partition(b"\n")
     payload = json.loads(rest.rpartition(b"\n")[0])
     for value in payload["cards"].values():
         change(value)
     data = json.dumps(payload).encode()
-    trailer = json.dumps({"sha256": hashlib.sha256(data).hexdigest()}).encode()
+    digest = hashlib.sha256(data).hexdigest()
+    trailer = json.dumps({"sha256": digest, "hmac-sha256": digest}).encode()
     path.write_bytes(header + b"\n" + data + b"\n" + trailer)
 
 

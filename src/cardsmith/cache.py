@@ -1,18 +1,22 @@
 """The build cache under the output folder: rendered cards and the packages last written.
 
-Nothing in it is trusted blindly. Each file carries a checksum of its content and a
-fingerprint of everything that changes the HTML (every file of the cardsmith package,
-the versions of the libraries that shape output, the build's settings); a file that
-fails either check is dropped and its cards are rendered again. A cached card is used only if
-every image it packaged still has the same content.
+Nothing in it is trusted blindly. Each file carries a checksum of its content, keyed
+with a secret kept outside the build folder (cache_secret), and a fingerprint of
+everything that changes the HTML (every file of the cardsmith package, the versions of
+the libraries that shape output, the build's settings); a file that fails either check,
+or is no regular file, is dropped and its cards are rendered again. A cached card is
+used only if every image it packaged still has the same content.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib
 import importlib.metadata
 import json
+import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +28,7 @@ from cardsmith.files import FileProblem, clear_way, read_regular
 CACHE_DIR = ".cardsmith-cache"
 CARDS_PREFIX = "cards-"
 PACKAGES_FILE = "packages.json"
-FORMAT = 2
+FORMAT = 3
 # A cache file larger than this is not read (documented in docs/limits.md).
 MAX_CACHE_FILE_BYTES = 1 << 30
 
@@ -198,12 +202,12 @@ class BuildCache:
 
     def _chunks(self, payload: Iterator[bytes]) -> Iterator[bytes]:
         header = json.dumps({"format": FORMAT, "fingerprint": self.fingerprint}).encode()
-        digest = hashlib.sha256()
+        digest = hmac.new(cache_secret(), digestmod=hashlib.sha256)
         yield header + b"\n"
         for chunk in payload:
             digest.update(chunk)
             yield chunk
-        yield b"\n" + json.dumps({"sha256": digest.hexdigest()}).encode()
+        yield b"\n" + json.dumps({"hmac-sha256": digest.hexdigest()}).encode()
 
 
 def _card_payload(source: str, keys: set[str], cards: dict[str, CardResult]) -> Iterator[bytes]:
@@ -228,7 +232,8 @@ def _read_checked(path: Path, fingerprint: str) -> tuple[str, Any]:
         if meta.get("format") != FORMAT or meta.get("fingerprint") != fingerprint:
             return "stale", None
         payload, _, trailer = rest.rpartition(b"\n")
-        if hashlib.sha256(payload).hexdigest() != json.loads(trailer).get("sha256"):
+        expected = hmac.new(cache_secret(), payload, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, str(json.loads(trailer).get("hmac-sha256"))):
             return "corrupt", None
         return "ok", json.loads(payload)
     except (ValueError, AttributeError, TypeError):
@@ -237,6 +242,48 @@ def _read_checked(path: Path, fingerprint: str) -> tuple[str, Any]:
 
 def _regular(path: Path) -> bool:
     return path.is_file() and not path.is_symlink()
+
+
+_SECRET: list[bytes] = []
+
+
+def cache_secret() -> bytes:
+    """The key of the cache files' checksums: kept in the user's own cache folder
+    ($XDG_CACHE_HOME/cardsmith/cache-key, mode 600), never beside the cache.
+
+    Whoever can edit a cache file (a shared or restored build folder) cannot make a
+    valid checksum for it without this key; so an entry edited to carry a script is
+    dropped, as a corrupt one is. Where no key can be kept, each run makes its own
+    (its cache is then never reused, which is slower but still right).
+    """
+    if _SECRET:
+        return _SECRET[0]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cardsmith"
+    path = base / "cache-key"
+    secret = b""
+    for _ in range(2):
+        try:
+            secret = read_regular(path, 1024, follow=False)
+            if len(secret) >= 32:
+                break
+        except FileProblem:
+            pass
+        try:
+            base.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fresh = secrets.token_bytes(32)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(fresh)
+            secret = fresh
+            break
+        except FileExistsError:
+            continue  # made by another build just now: read it
+        except OSError:
+            break
+    if len(secret) < 32:
+        secret = secrets.token_bytes(32)
+    _SECRET.append(secret)
+    return secret
 
 
 def _short_hash(text: str) -> str:

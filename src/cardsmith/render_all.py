@@ -27,7 +27,6 @@ from cardsmith.render import (
     Renderer,
     media_name,
     render_description,
-    sanitize,
 )
 
 
@@ -173,8 +172,7 @@ def render_decks(
         ]
         media = MediaStore()
         results: list[CardResult | None] = [
-            _valid(cache.get(key), root, media, options.allow_html) if cache else None
-            for key in keys
+            _valid(cache.get(key), root, media) if cache else None for key in keys
         ]
         missing = [i for i, r in enumerate(results) if r is None]
         done += len(items) - len(missing)
@@ -233,20 +231,15 @@ def _description(deck: Deck, report: Report, allow_html: bool) -> str:
     return ""
 
 
-def _valid(
-    result: CardResult | None, root: Path, media: MediaStore, allow_html: bool
-) -> CardResult | None:
+def _valid(result: CardResult | None, root: Path, media: MediaStore) -> CardResult | None:
     """A cached card whose media files still have the content they had, else None.
 
-    The cache is data from disk, checked on the way out as the sources are on the way
-    in: its HTML must be what the sanitizer lets through, its media must lie inside the
-    deck, its diagnostics must be of known kinds. A hand-edited entry is rendered again.
+    The cache is data from disk: its files carry a checksum keyed with a secret a
+    hand-edit cannot recompute (cache.cache_secret), and on the way out its media must
+    lie inside the deck and its diagnostics be of known kinds, or the card is rendered
+    again. (Sanitizing every cached card again would cost half a warm rebuild.)
     """
     if result is None:
-        return None
-    if not allow_html and (
-        sanitize(result.front) != result.front or sanitize(result.back) != result.back
-    ):
         return None
     if any(severity not in ("error", "warning") for _, severity, _ in result.diagnostics):
         return None
