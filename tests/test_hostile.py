@@ -561,6 +561,10 @@ def _special(kind: str, root: Path) -> tuple[Path, str]:
     if kind == "dangling":
         (root / "gone.md").symlink_to("nowhere.md")
         return root / "gone.md", "broken symbolic link"
+    if kind == "link-out-of-deck":
+        (root.parent / "elsewhere.md").write_text(FRONT + "## Else? {#e}\n\nA.\n", encoding="utf-8")
+        (root / "in.md").symlink_to(root.parent / "elsewhere.md")
+        return root / "in.md", "outside every deck folder"
     if kind == "non-utf8-file":
         name = os.fsdecode(b"caf\xe9.md")
         (root / name).write_text(FRONT + "## Other? {#o}\n\nA.\n", encoding="utf-8")
@@ -586,7 +590,7 @@ def _special(kind: str, root: Path) -> tuple[Path, str]:
 
 SPECIAL = [
     "fifo-md", "fifo-in-subfolder", "dev-zero-md", "dev-null-md", "socket-md",
-    "symlink-loop", "self-loop", "dangling", "non-utf8-file", "non-utf8-folder",
+    "symlink-loop", "self-loop", "dangling", "link-out-of-deck", "non-utf8-file", "non-utf8-folder",
     "path-too-long",
 ]  # fmt: skip
 
