@@ -1285,3 +1285,41 @@ def test_our_regular_expressions_take_linear_time(name: str, text: str) -> None:
     }
     seconds = _timed(functions[name.split(":")[0]])
     assert seconds < 2.0, f"{name}: {seconds:.2f} s (quadratic?)"
+
+
+# --- The preview: a full disk, and the leftovers of killed previews -------------------
+
+
+@pytest.mark.parametrize("size", ["8k", "48k"])
+def test_a_preview_on_a_full_disk_is_one_line(
+    size: str, tiny_disk: Callable[[str], Path], tmp_path: Path
+) -> None:
+    disk = tiny_disk(size)
+    root = _big_deck(tmp_path / "src", 300)
+    done = run("preview", root, "--out", disk / "site")
+    assert done.code == 1, done.stderr
+    (line,) = done.lines()
+    assert line.startswith(f"cardsmith: error: cannot write {disk}/") and "No space left" in line
+    assert not (disk / "site").exists()
+    assert not [p for p in disk.iterdir() if p.name.endswith((".new", ".old"))]
+
+
+def test_a_preview_removes_what_killed_previews_left(tmp_path: Path) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    left = [work / f".site.{dead.stdout.strip()}.new", work / f".site.{dead.stdout.strip()}.old"]
+    for folder in left:
+        (folder / "cards").mkdir(parents=True)
+    alive = work / f".site.{os.getpid()}.new"  # a preview still running: kept
+    alive.mkdir()
+    other = work / ".other.1.new"  # not this site's
+    other.mkdir()
+    root = deck(tmp_path / "src", {"deck.toml": TOML, "t.md": FRONT + CARD})
+    assert run("preview", root, "--out", work / "site").code == 0
+    assert sorted(p.name for p in work.iterdir()) == sorted([alive.name, other.name, "site"])
