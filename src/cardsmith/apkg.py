@@ -19,7 +19,8 @@ import genanki
 from genanki.apkg_col import APKG_COL
 from genanki.apkg_schema import APKG_SCHEMA
 
-from cardsmith import kinds
+from cardsmith import kinds, lifeline
+from cardsmith.errors import OutputError
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # Speed over a few percent of size: the collection is most of a package's bytes.
@@ -101,19 +102,27 @@ def package_bytes(
     buffer = BytesIO()
     # The collection goes through a file, not memory: a serialized in-memory database is
     # one more copy of every card's HTML, and large decks must build in little memory.
-    with tempfile.TemporaryDirectory(prefix="cardsmith-") as scratch:
-        database = Path(scratch) / "collection.anki2"
-        conn = sqlite3.connect(database)
-        try:
-            conn.execute("PRAGMA journal_mode = OFF")
-            conn.execute("PRAGMA synchronous = OFF")
-            _write_collection(conn.cursor(), notes, descriptions, models, timestamp)
-            conn.commit()
-        finally:
-            conn.close()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL) as archive:
-            _add_file(archive, "collection.anki2", database)
-            _write_media(archive, media)
+    try:
+        with lifeline.scratch_folder() as scratch:
+            database = scratch / "collection.anki2"
+            conn = sqlite3.connect(database)
+            try:
+                conn.execute("PRAGMA journal_mode = OFF")
+                conn.execute("PRAGMA synchronous = OFF")
+                _write_collection(conn.cursor(), notes, descriptions, models, timestamp)
+                conn.commit()
+            finally:
+                conn.close()
+            with zipfile.ZipFile(
+                buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL
+            ) as archive:
+                _add_file(archive, "collection.anki2", database)
+                _write_media(archive, media)
+    except (sqlite3.Error, OSError) as error:  # a full or read-only temporary folder, mostly
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise OutputError(
+            Path(tempfile.gettempdir()), f"cannot make the package's database: {reason}"
+        ) from None
     return buffer.getvalue()
 
 

@@ -1,29 +1,36 @@
 """The build cache under the output folder: rendered cards and the packages last written.
 
-Nothing in it is trusted blindly. Each file carries a checksum of its content and a
-fingerprint of everything that changes the HTML (every file of the cardsmith package,
-the versions of the libraries that shape output, the build's settings); a file that
-fails either check is dropped and its cards are rendered again. A cached card is used only if
-every image it packaged still has the same content.
+Nothing in it is trusted blindly. Each file carries a checksum of its content, keyed
+with a secret kept outside the build folder (cache_secret), and a fingerprint of
+everything that changes the HTML (every file of the cardsmith package, the versions of
+the libraries that shape output, the build's settings); a file that fails either check,
+or is no regular file, is dropped and its cards are rendered again. A cached card is
+used only if every image it packaged still has the same content.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib
 import importlib.metadata
 import json
+import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cardsmith import __version__
+from cardsmith.files import FileProblem, clear_way, read_regular
 
 CACHE_DIR = ".cardsmith-cache"
 CARDS_PREFIX = "cards-"
 PACKAGES_FILE = "packages.json"
-FORMAT = 2
+FORMAT = 3
+# A cache file larger than this is not read (documented in docs/limits.md).
+MAX_CACHE_FILE_BYTES = 1 << 30
 
 # Libraries whose versions shape a card's HTML or a package's bytes.
 OUTPUT_LIBRARIES = ("markdown", "pygments", "nh3", "genanki")
@@ -123,8 +130,8 @@ class BuildCache:
     def load(cls, directory: Path | None, fingerprint: str) -> BuildCache:
         """The cache in directory; what is missing, stale or corrupt is left out."""
         cache = cls(directory, fingerprint)
-        if directory is None or not directory.is_dir():
-            return cache
+        if directory is None or directory.is_symlink() or not directory.is_dir():
+            return cache  # a link, a file or a FIFO in its place is replaced on save
         problems: set[str] = set()
         for path in sorted(directory.glob(f"{CARDS_PREFIX}*.json")):
             state, data = _read_checked(path, fingerprint)
@@ -173,28 +180,34 @@ class BuildCache:
         """Write what changed with write(path, chunks); keep only entries this build used."""
         if self.directory is None:
             return
+        # Whatever sits where the cache's folder or files go and is not what cardsmith
+        # writes there (a file, a FIFO, a link to elsewhere) is removed, not trusted.
+        clear_way(self.directory, for_folder=True)
         wanted = set()
         for source, keys in sorted(self._used.items()):
             path = self.directory / f"{CARDS_PREFIX}{_short_hash(source)}.json"
             wanted.add(path.name)
-            if source in self._dirty or keys != self._loaded.get(source) or not path.exists():
+            if source in self._dirty or keys != self._loaded.get(source) or not _regular(path):
+                clear_way(path)
                 write(path, self._chunks(_card_payload(source, keys, self.cards)))
+        clear_way(self.directory / PACKAGES_FILE)
         write(
             self.directory / PACKAGES_FILE,
             self._chunks(iter([json.dumps(self.packages, sort_keys=True).encode()])),
         )
         for old in self.directory.glob("*.json"):  # cards of deleted files, older formats
             if old.name not in wanted and old.name != PACKAGES_FILE:
+                clear_way(old)
                 old.unlink(missing_ok=True)
 
     def _chunks(self, payload: Iterator[bytes]) -> Iterator[bytes]:
         header = json.dumps({"format": FORMAT, "fingerprint": self.fingerprint}).encode()
-        digest = hashlib.sha256()
+        digest = hmac.new(cache_secret(), digestmod=hashlib.sha256)
         yield header + b"\n"
         for chunk in payload:
             digest.update(chunk)
             yield chunk
-        yield b"\n" + json.dumps({"sha256": digest.hexdigest()}).encode()
+        yield b"\n" + json.dumps({"hmac-sha256": digest.hexdigest()}).encode()
 
 
 def _card_payload(source: str, keys: set[str], cards: dict[str, CardResult]) -> Iterator[bytes]:
@@ -208,22 +221,69 @@ def _card_payload(source: str, keys: set[str], cards: dict[str, CardResult]) -> 
 
 def _read_checked(path: Path, fingerprint: str) -> tuple[str, Any]:
     """(state, payload): state is "ok", "missing", "stale" or "corrupt"; payload or None."""
-    try:
-        header, _, rest = path.read_bytes().partition(b"\n")
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         return "missing", None
-    except OSError:
+    try:
+        header, _, rest = read_regular(path, MAX_CACHE_FILE_BYTES, follow=False).partition(b"\n")
+    except FileProblem:  # a folder, a FIFO, a link (to /dev/zero ...): dropped on save
         return "corrupt", None
     try:
         meta = json.loads(header)
         if meta.get("format") != FORMAT or meta.get("fingerprint") != fingerprint:
             return "stale", None
         payload, _, trailer = rest.rpartition(b"\n")
-        if hashlib.sha256(payload).hexdigest() != json.loads(trailer).get("sha256"):
+        expected = hmac.new(cache_secret(), payload, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, str(json.loads(trailer).get("hmac-sha256"))):
             return "corrupt", None
         return "ok", json.loads(payload)
     except (ValueError, AttributeError, TypeError):
         return "corrupt", None
+
+
+def _regular(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
+
+
+_SECRET: list[bytes] = []
+
+
+def cache_secret() -> bytes:
+    """The key of the cache files' checksums: kept in the user's own cache folder
+    ($XDG_CACHE_HOME/cardsmith/cache-key, mode 600), never beside the cache.
+
+    Whoever can edit a cache file (a shared or restored build folder) cannot make a
+    valid checksum for it without this key; so an entry edited to carry a script is
+    dropped, as a corrupt one is. Where no key can be kept, each run makes its own
+    (its cache is then never reused, which is slower but still right).
+    """
+    if _SECRET:
+        return _SECRET[0]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cardsmith"
+    path = base / "cache-key"
+    secret = b""
+    for _ in range(2):
+        try:
+            secret = read_regular(path, 1024, follow=False)
+            if len(secret) >= 32:
+                break
+        except FileProblem:
+            pass
+        try:
+            base.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fresh = secrets.token_bytes(32)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(fresh)
+            secret = fresh
+            break
+        except FileExistsError:
+            continue  # made by another build just now: read it
+        except OSError:
+            break
+    if len(secret) < 32:
+        secret = secrets.token_bytes(32)
+    _SECRET.append(secret)
+    return secret
 
 
 def _short_hash(text: str) -> str:

@@ -22,6 +22,8 @@ def quote_path(path: Path | str) -> str:
     text = str(path)
     if text != one_line(text) or any(ord(c) < 32 or c == "\x7f" for c in text):
         return repr(text)
+    if any("\udc80" <= c <= "\udcff" for c in text):  # bytes that are not UTF-8
+        return ascii(text)
     return text
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cardsmith.diagnostics import Report
 from cardsmith.errors import ContentError
+from cardsmith.files import FileProblem, check_regular, not_utf8, reason
 from cardsmith.model import Card, Deck, normalize_question
 from cardsmith.parse import parse_deck_toml, parse_topic_file
 
@@ -14,20 +15,71 @@ DECK_FILE = "deck.toml"
 _SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__"}
 
 
-def _walk(root: Path, exclude: Path | None = None) -> list[Path]:
-    """Every file below root, sorted, skipping hidden and tool folders and exclude."""
+def _walk(root: Path, report: Report, exclude: Path | None = None) -> list[Path]:
+    """Every source file below root, sorted, skipping hidden and tool folders and exclude.
+
+    Nothing is skipped silently: a folder that cannot be read, a link to a folder (not
+    followed: it could loop or leave the deck) and a source file that is no regular
+    file are reported, and the files found are regular files with UTF-8 names.
+    """
     found: list[Path] = []
     skip = exclude.resolve() if exclude is not None else None
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(
-            d
-            for d in dirnames
-            if d not in _SKIP_DIRS
-            and not d.startswith(".")
-            and (skip is None or Path(dirpath, d).resolve() != skip)
-        )
-        found.extend(Path(dirpath, f) for f in sorted(filenames) if not f.startswith("."))
+
+    def unreadable(error: OSError) -> None:
+        where = Path(error.filename) if error.filename else root
+        report.error(where, 1, f"cannot read folder: {reason(error, where)}")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
+        kept = []
+        for d in sorted(dirnames):
+            path = Path(dirpath, d)
+            if d in _SKIP_DIRS or d.startswith(".") or (skip is not None and _same(path, skip)):
+                continue
+            if _is_link(path):
+                if _is_source(d):
+                    found.append(path)  # read_text says what is wrong with it
+                else:
+                    report.warning(
+                        path, 1, "link to a folder: not followed, its files are not read"
+                    )
+                continue
+            kept.append(d)
+        dirnames[:] = kept
+        for f in sorted(filenames):
+            if not f.startswith("."):
+                found.append(Path(dirpath, f))
     return found
+
+
+def _is_link(path: Path) -> bool:
+    try:
+        return path.is_symlink()
+    except OSError:  # too long a path: os.walk reports it when it tries to read it
+        return False
+
+
+def _same(path: Path, other: Path) -> bool:
+    try:
+        return path.resolve() == other
+    except (OSError, RuntimeError):
+        return False
+
+
+def _is_source(name: str) -> bool:
+    return name.endswith(".md") or name == DECK_FILE
+
+
+def _usable(path: Path, report: Report) -> bool:
+    """True for a regular file with a UTF-8 name; otherwise report why it is not read."""
+    if not_utf8(path):
+        report.error(path, 1, "file name is not valid UTF-8: rename it")
+        return False
+    try:
+        check_regular(path)
+    except FileProblem as problem:
+        report.error(path, 1, f"cannot read file: {problem}")
+        return False
+    return True
 
 
 def discover(
@@ -37,22 +89,27 @@ def discover(
     decks: dict[Path, list[Path]] = {}
     markdown: list[Path] = []
     for path in paths:
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             report.error(path, 1, "no such file or folder")
             continue
-        if path.is_file() and path.suffix != ".md" and path.name != DECK_FILE:
+        is_dir = path.is_dir()
+        if not is_dir and path.suffix != ".md" and path.name != DECK_FILE:
             report.error(path, 1, "not a deck: give a folder, a deck.toml or a .md file")
             continue
-        files = _walk(path, exclude) if path.is_dir() else [path]
+        files = _walk(path, report, exclude) if is_dir else [path]
+        sources = [f for f in files if _is_source(f.name)]
+        files = [f for f in sources if _usable(f, report)]
         tomls = [f for f in files if f.name == DECK_FILE]
-        if path.is_file() and path.suffix == ".md":
+        if not is_dir and path.suffix == ".md" and files:
             # A single Markdown file: its deck is the nearest deck.toml above it.
             for parent in path.resolve().parents:
                 if (parent / DECK_FILE).is_file():
                     tomls.append(parent / DECK_FILE)
                     break
         if not tomls:
-            where = path if path.is_dir() else path.parent
+            if any(f.name == DECK_FILE for f in sources) or (not is_dir and not files):
+                continue  # the unusable deck.toml or file was reported
+            where = path if is_dir else path.parent
             report.error(
                 where / DECK_FILE,
                 1,
@@ -67,12 +124,13 @@ def discover(
     roots = sorted((t.parent.resolve(), t) for t in decks)
     for md in dict.fromkeys(markdown):
         owner = None
+        resolved = md.resolve()
         for root, toml in roots:
-            if md.resolve().is_relative_to(root) and (
-                owner is None or root.is_relative_to(owner[0])
-            ):
+            if resolved.is_relative_to(root) and (owner is None or root.is_relative_to(owner[0])):
                 owner = (root, toml)
-        if owner is not None and md not in decks[owner[1]]:
+        if owner is None:
+            report.error(md, 1, "file is outside every deck folder (a link out of the deck?)")
+        elif md not in decks[owner[1]]:
             decks[owner[1]].append(md)
     return decks
 
@@ -91,11 +149,20 @@ def load(paths: list[Path], exclude: Path | None = None) -> tuple[list[Deck], Re
         topic_files = []
         errors_before = len(report.errors)
         for md in files:
-            stat = md.stat()
-            parsed = parse_topic_file(md, config, stat.st_mtime, report)
+            try:
+                mtime = md.stat().st_mtime
+            except OSError as error:  # vanished since it was found
+                report.error(md, 1, f"cannot read file: {reason(error, md)}")
+                continue
+            parsed = parse_topic_file(md, config, mtime, report)
             if parsed is not None:
                 topic_files.append(parsed)
-        deck = Deck(config=config, files=tuple(topic_files), mtime=toml.stat().st_mtime)
+        try:
+            toml_mtime = toml.stat().st_mtime
+        except OSError as error:
+            report.error(toml, 1, f"cannot read file: {reason(error, toml)}")
+            continue
+        deck = Deck(config=config, files=tuple(topic_files), mtime=toml_mtime)
         _check_deck(deck, report, clean=len(report.errors) == errors_before)
         decks.append(deck)
     names: dict[str, Path] = {}

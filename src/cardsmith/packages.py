@@ -12,8 +12,11 @@ from pathlib import Path
 
 from cardsmith import apkg
 from cardsmith.cache import BuildCache
+from cardsmith.files import FileProblem, read_regular
 from cardsmith.plan import PackagePlan, output_path
 from cardsmith.render import code_css
+
+MAX_PACKAGE_BYTES = 1 << 34
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ def _unchanged(path: Path, recorded: tuple[str, str] | None, fingerprint: str) -
     """True if path holds exactly the package last written for this fingerprint."""
     if recorded is None or recorded[0] != fingerprint:
         return False
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest() == recorded[1]
-    except OSError:
+    try:  # not a FIFO or a link to /dev/zero put in its place: that would block
+        data = read_regular(path, MAX_PACKAGE_BYTES, follow=False)
+    except FileProblem:
         return False
+    return hashlib.sha256(data).hexdigest() == recorded[1]

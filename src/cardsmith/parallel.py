@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
+from cardsmith import lifeline
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 Progress = Callable[[int, int], None]
@@ -21,7 +23,8 @@ Progress = Callable[[int, int], None]
 PARALLEL_THRESHOLD = 800
 CHUNK_SIZE = 200
 # Modules the workers' server process loads once, so each worker starts ready.
-PRELOAD = ["cardsmith.render_all"]
+# lifeline ends the server and its workers with the build, even after kill -9.
+PRELOAD = ["cardsmith.lifeline", "cardsmith.render_all"]
 
 
 def default_jobs() -> int:
@@ -50,7 +53,12 @@ def map_chunks(
     with contextlib.ExitStack() as stack:
         mapper: Callable[..., Iterable[list[Result]]] = map
         if not serial and chunks:
-            pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=_context())
+            pool = ProcessPoolExecutor(
+                max_workers=min(workers, len(chunks)),
+                mp_context=_context(),
+                initializer=lifeline.watch,
+                initargs=(os.getpid(),),
+            )
             mapper = stack.enter_context(pool).map
         for results in mapper(function, chunks):
             out.extend(results)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import reprlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import yaml
 
 from cardsmith.diagnostics import Report
+from cardsmith.files import MAX_MARKDOWN_BYTES, MAX_TOML_BYTES, FileProblem, read_regular
 from cardsmith.kinds import kind_of
 from cardsmith.model import CLOZE_RE, Card, CodeBlock, DeckConfig, TopicFile, slugify
 
@@ -34,14 +36,79 @@ _EVENT_RE = re.compile(
 _NON_BLANK_RE = re.compile(r"\S")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAG_RE = re.compile(r"^[^\s\"]+$")
+_KEY_LINE_RE = re.compile(r"^[ \t]*[\"']?([^\s=:\"']+)[\"']?[ \t]*[=:]", re.MULTILINE)
+_HUGE_INT_RE = re.compile(r"[0-9_]{4300,}")
+# Documented limits (docs/limits.md): how deeply config values may nest, and how many
+# unknown keys are named one by one before the rest are counted.
+MAX_CONFIG_DEPTH = 50
+MAX_NAMED_UNKNOWN = 20
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
 
 
-def read_text(path: Path, report: Report) -> str | None:
+def short(value: object) -> str:
+    """A bounded repr for messages: a value from an alias bomb or a 5,000-digit number
+    must not expand (or fail to convert) in an error message."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**60:
+        return "a very large number"
+    return _SHORT.repr(value)
+
+
+def _config_problem(value: object) -> str | None:
+    """Why a parsed config value is unusable (too deep, control characters), or None.
+
+    Walked with a stack, not recursion, so any depth is handled.
+    """
+    stack: list[tuple[object, int]] = [(value, 0)]
+    seen: set[int] = set()
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_CONFIG_DEPTH:
+            return f"values nest more than {MAX_CONFIG_DEPTH} levels deep"
+        if isinstance(item, str):
+            control = _CONTROL_RE.search(item)
+            if control:
+                return f"a value contains control character U+{ord(control[0]):04X}"
+        elif isinstance(item, (list, dict)):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def _name_problem(name: str) -> str | None:
+    """Why name cannot be part of an Anki deck name, or None.
+
+    Anki splits deck names at '::': a name with '::', or starting or ending with ':',
+    makes blank or merged subdecks. And a deck name is text, not HTML: '<' and '>'
+    are refused rather than trusted to every program that shows deck names.
+    """
+    if "::" in name or name.startswith(":") or name.endswith(":"):
+        return "may not contain '::' nor start or end with ':' (Anki splits deck names at '::')"
+    if "<" in name or ">" in name:
+        return "may not contain '<' or '>' (deck names are shown as HTML by some programs)"
+    return None
+
+
+def _key_lines(text: str, first_line: int = 1) -> dict[str, int]:
+    """The line of each top-level-looking `key =` or `key:` in text, found in one pass."""
+    lines: dict[str, int] = {}
+    line, last = first_line, 0
+    for match in _KEY_LINE_RE.finditer(text):
+        line += text.count("\n", last, match.start())
+        last = match.start()
+        lines.setdefault(match[1], line)
+    return lines
+
+
+def read_text(path: Path, report: Report, limit: int = MAX_MARKDOWN_BYTES) -> str | None:
     """A file's text as UTF-8 (BOM dropped, line endings made `\\n`), or None after reporting."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        report.error(path, 1, f"cannot read file: {exc.strerror or exc}")
+        data = read_regular(path, limit)
+    except FileProblem as problem:
+        report.error(path, 1, f"cannot read file: {problem}")
         return None
     try:
         text = data.decode("utf-8")
@@ -55,7 +122,7 @@ def read_text(path: Path, report: Report) -> str | None:
 
 def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
     """The settings of one deck.toml, or None after reporting why it is unusable."""
-    text = read_text(path, report)
+    text = read_text(path, report, MAX_TOML_BYTES)
     if text is None:
         return None
     try:
@@ -71,21 +138,37 @@ def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
         message = re.sub(r"\s*\((at line \d+, column \d+|at end of document)\)", "", str(exc))
         report.error(path, line, f"invalid TOML: {message}")
         return None
+    except RecursionError:
+        report.error(path, 1, "invalid TOML: values nest too deeply")
+        return None
+    except ValueError:  # an integer longer than Python converts (4,300 digits)
+        huge = _HUGE_INT_RE.search(text)
+        line = text.count("\n", 0, huge.start()) + 1 if huge else 1
+        report.error(path, line, "invalid TOML: a number has more than 4,300 digits")
+        return None
+    problem = _config_problem(data)
+    if problem:
+        report.error(path, 1, f"invalid deck.toml: {problem}")
+        return None
+    key_lines = _key_lines(text)
 
     def line_of(key: str) -> int:
-        found = re.search(rf"^\s*{re.escape(key)}\s*=", text, re.MULTILINE)
-        return text.count("\n", 0, found.start()) + 1 if found else 1
+        return key_lines.get(key, 1)
 
     ok = True
-    for unknown in sorted(set(data) - DECK_KEYS):
-        report.warning(path, line_of(unknown), f"unknown key '{unknown}' in deck.toml")
+    unknown_keys = [k for k in data if k not in DECK_KEYS]  # in file order
+    for unknown in unknown_keys[:MAX_NAMED_UNKNOWN]:
+        report.warning(path, line_of(unknown), f"unknown key {short(unknown)} in deck.toml")
+    if len(unknown_keys) > MAX_NAMED_UNKNOWN:
+        more = len(unknown_keys) - MAX_NAMED_UNKNOWN
+        report.warning(path, 1, f"and {more} more unknown keys in deck.toml")
 
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         report.error(path, line_of("name"), "deck.toml needs 'name', a non-empty string")
         ok = False
-    elif "::" in name:
-        report.error(path, line_of("name"), "deck name may not contain '::'")
+    elif (problem := _name_problem(name.strip())) is not None:
+        report.error(path, line_of("name"), f"deck name {problem}")
         ok = False
 
     key: Any = data.get("id", name)
@@ -97,12 +180,14 @@ def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
     if (
         not isinstance(levels, list)
         or not levels
-        or not all(isinstance(v, str) and _TAG_RE.match(v) and "::" not in v for v in levels)
-    ):
+        or not all(isinstance(v, str) and _TAG_RE.match(v) and _name_problem(v) is None
+                   for v in levels)
+    ):  # fmt: skip
         report.error(
             path,
             line_of("levels"),
-            "deck.toml needs 'levels', a list of level names without spaces, "
+            "deck.toml needs 'levels', a list of level names without spaces, '<', '>' "
+            "or '::' and not starting or ending with ':', "
             'e.g. levels = ["basic", "advanced"]',
         )
         ok = False
@@ -113,7 +198,9 @@ def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
     default_level = data.get("default_level")
     if default_level is not None and (not isinstance(levels, list) or default_level not in levels):
         report.error(
-            path, line_of("default_level"), f"default_level {default_level!r} is not in 'levels'"
+            path,
+            line_of("default_level"),
+            f"default_level {short(default_level)} is not in 'levels'",
         )
         ok = False
 
@@ -164,7 +251,13 @@ def _check_tags(value: Any, path: Path, line: int, report: Report) -> tuple[str,
         return None
     bad = [t for t in value if not _TAG_RE.match(t)]
     if bad:
-        report.error(path, line, f"tag {bad[0]!r} is empty or contains a space or quote")
+        report.error(path, line, f"tag {short(bad[0])} is empty or contains a space or quote")
+        return None
+    bad = [t for t in value if t.startswith(":") or t.endswith(":") or "::::" in t]
+    if bad:
+        report.error(
+            path, line, f"tag {short(bad[0])} starts or ends with ':' (an empty part in Anki)"
+        )
         return None
     return tuple(value)
 
@@ -200,30 +293,25 @@ def parse_topic_file(
         return None
     meta: dict[str, Any] = {}
     if front is not None and front.strip():
-        try:
-            loaded = yaml.safe_load(front)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = front_line + (mark.line if mark is not None else 0)
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            report.error(path, line, f"invalid YAML front matter: {problem}")
+        loaded = _load_yaml(path, front, front_line, report)
+        if loaded is False:
             return None
         if loaded is not None and not isinstance(loaded, dict):
             report.error(path, front_line, "front matter must be a mapping of keys to values")
             return None
         meta = loaded or {}
+    key_lines = _key_lines(front, front_line) if front is not None else {}
 
     def meta_line(key: str) -> int:
-        if front is None:
-            return 1
-        for offset, raw in enumerate(front.split("\n")):
-            if raw.startswith(f"{key}:"):
-                return front_line + offset
-        return front_line
+        return key_lines.get(key, front_line)
 
     ok = True
-    for key in sorted(set(map(str, meta)) - FRONT_MATTER_KEYS):
-        report.warning(path, meta_line(key), f"unknown front matter key '{key}'")
+    unknown_keys = [k for k in meta if k not in FRONT_MATTER_KEYS]  # in file order
+    for key in unknown_keys[:MAX_NAMED_UNKNOWN]:
+        report.warning(path, meta_line(str(key)), f"unknown front matter key {short(key)}")
+    if len(unknown_keys) > MAX_NAMED_UNKNOWN:
+        more = len(unknown_keys) - MAX_NAMED_UNKNOWN
+        report.warning(path, front_line, f"and {more} more unknown front matter keys")
 
     level = meta.get("level", deck.default_level)
     if level is None:
@@ -238,7 +326,7 @@ def parse_topic_file(
         report.error(
             path,
             meta_line("level"),
-            f"unknown level {level!r}; {deck.toml_path} allows {', '.join(deck.levels)}",
+            f"unknown level {short(level)}; {deck.toml_path} allows {', '.join(deck.levels)}",
         )
         ok = False
 
@@ -246,6 +334,9 @@ def parse_topic_file(
     topic_value = meta.get("topic")
     if topic_value is not None and (not isinstance(topic_value, str) or not topic_value.strip()):
         report.error(path, meta_line("topic"), "'topic' must be a non-empty string")
+        ok = False
+    elif isinstance(topic_value, str) and (problem := _name_problem(topic_value.strip())):
+        report.error(path, meta_line("topic"), f"'topic' {problem}")
         ok = False
 
     reverse = meta.get("reverse", False)
@@ -255,13 +346,65 @@ def parse_topic_file(
 
     errors_before = len(report.errors)
     title, cards = parse_cards(path, body, body_line, report, reverse=reverse is True)
-    topic = topic_value.strip() if isinstance(topic_value, str) else title or path.stem
+    if isinstance(topic_value, str):
+        topic = topic_value.strip()
+    else:  # from the title or the file name: made safe for a deck name, not refused
+        topic = _deck_name_part(title or "") or _deck_name_part(path.stem) or "Topic"
     if not cards and len(report.errors) == errors_before:
         report.warning(path, body_line, "no cards in this file (a card starts with '## ')")
     if not ok or tags is None:
         return None
     assert isinstance(level, str)
     return TopicFile(path=path, level=level, topic=topic, tags=tags, mtime=mtime, cards=cards)
+
+
+def _load_yaml(path: Path, front: str, front_line: int, report: Report) -> Any:
+    """The front matter's value, or False after reporting why it is unusable.
+
+    Aliases are refused (front matter needs none, and an alias bomb of a few lines
+    stands for billions of values); depth, huge numbers and control characters are
+    errors, not tracebacks.
+    """
+    try:
+        for event in yaml.parse(front, Loader=yaml.CSafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                line = front_line + (event.start_mark.line if event.start_mark else 0)
+                report.error(
+                    path, line, "invalid YAML front matter: aliases (*name) are not allowed"
+                )
+                return False
+        loaded = yaml.load(front, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError as fast_error:
+        # libyaml is fast; PyYAML's own parser words its errors better: ask it again.
+        try:
+            yaml.load(front, Loader=yaml.SafeLoader)
+            exc = fast_error
+        except yaml.YAMLError as slow_error:
+            exc = slow_error
+        except RecursionError:
+            exc = fast_error
+        mark = getattr(exc, "problem_mark", None)
+        line = front_line + (mark.line if mark is not None else 0)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        report.error(path, line, f"invalid YAML front matter: {problem}")
+        return False
+    except ValueError:  # an integer longer than Python converts (4,300 digits)
+        huge = _HUGE_INT_RE.search(front)
+        line = front_line + (front.count("\n", 0, huge.start()) if huge else 0)
+        report.error(path, line, "invalid YAML front matter: a number has more than 4,300 digits")
+        return False
+    problem = _config_problem(loaded)
+    if problem:
+        report.error(path, front_line, f"invalid YAML front matter: {problem}")
+        return False
+    return loaded
+
+
+def _deck_name_part(text: str) -> str:
+    """A title or file name as one part of an Anki deck name: runs of ':' become one and
+    none are left at the ends; '<' and '>' become the look-alike U+2039 and U+203A."""
+    text = text.replace("<", "\u2039").replace(">", "\u203a")
+    return re.sub(r":{2,}", ":", text).strip(" :")
 
 
 @dataclass

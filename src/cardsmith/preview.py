@@ -9,6 +9,7 @@ Anki's own rendering, card by card.
 
 from __future__ import annotations
 
+import glob
 import html
 import os
 import re
@@ -17,10 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cardsmith import apkg, resources
+from cardsmith import apkg, lifeline, resources
 from cardsmith.build import RenderedDeck, check
 from cardsmith.diagnostics import Report
-from cardsmith.errors import UsageError
+from cardsmith.errors import OutputError, UsageError
+from cardsmith.htmltext import TAG_RE, without_styles
 from cardsmith.model import CLOZE_RE
 from cardsmith.options import BuildOptions
 from cardsmith.plan import plan_deck
@@ -45,8 +47,6 @@ class TemplateProblem(Exception):
 _TAG_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 # Anki's notion of an empty field: only whitespace, <br> and <div> tags.
 _EMPTY_FIELD_RE = re.compile(r"^(?:\s|</?(?:br|div)\s?/?>)*$", re.IGNORECASE)
-_HTML_TAG_RE = re.compile(r"<[^>]*>")
-_STYLE_RE = re.compile(r"<(style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def _parse(template: str) -> tuple[_Node, ...]:
 
 def strip_html(text: str) -> str:
     """Text without style/script blocks and tags, entities decoded (Anki's text: filter)."""
-    return html.unescape(_HTML_TAG_RE.sub("", _STYLE_RE.sub("", text)))
+    return html.unescape(TAG_RE.sub("", without_styles(text)))
 
 
 def _encode_attribute(text: str) -> str:
@@ -436,21 +436,34 @@ def write_site(files: Mapping[str, bytes], out: Path) -> None:
             f"{out}: error: folder is not empty and holds no earlier preview; "
             "choose another --out (the preview replaces the whole folder)"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fresh = out.parent / f".{out.name}.{os.getpid()}.new"
-    old = out.parent / f".{out.name}.{os.getpid()}.old"
-    shutil.rmtree(fresh, ignore_errors=True)
     try:
-        for relative, data in files.items():
-            path = fresh / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        if out.exists():
-            out.replace(old)
-        fresh.replace(out)
-    finally:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _remove_dead_leftovers(out)
+        fresh = out.parent / f".{out.name}.{os.getpid()}.new"
+        old = out.parent / f".{out.name}.{os.getpid()}.old"
         shutil.rmtree(fresh, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+        try:
+            for relative, data in files.items():
+                path = fresh / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            if out.exists() or out.is_symlink():
+                out.replace(old)
+            fresh.replace(out)
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as error:  # the disk, not the content: full, read-only, not a folder
+        raise OutputError.from_os_error(error, out) from None
+
+
+def _remove_dead_leftovers(out: Path) -> None:
+    """Remove the half-written sites of previews that were killed (their process is gone)."""
+    prefix = f".{out.name}."
+    for entry in out.parent.glob(f"{glob.escape(prefix)}*"):
+        pid, _, kind = entry.name.removeprefix(prefix).partition(".")
+        if kind in ("new", "old") and pid.isdigit() and not lifeline.alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -6,17 +6,28 @@ them to the parallel service, and gathers their media.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Iterable, Sequence
+import os
+import signal
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cardsmith import parallel
 from cardsmith.cache import BuildCache, CardResult, card_key
 from cardsmith.diagnostics import Report
+from cardsmith.files import MAX_MEDIA_BYTES, FileProblem, read_regular, reason
 from cardsmith.model import Card, Deck, TopicFile
 from cardsmith.options import BuildOptions
-from cardsmith.render import MediaStore, RenderedCard, Renderer, media_name, render_description
+from cardsmith.render import (
+    MediaStore,
+    RenderedCard,
+    Renderer,
+    media_name,
+    render_description,
+)
 
 
 @dataclass(frozen=True)
@@ -31,18 +42,92 @@ class RenderedDeck:
 
 _RENDERERS: dict[tuple[Path, bool], Renderer] = {}
 
+# Documented limits (docs/limits.md). A card whose rendering takes longer than this is
+# stopped and reported as an error (the libraries have inputs on which they take minutes);
+# CARDSMITH_CARD_TIME_LIMIT sets another limit in seconds.
+DEFAULT_CARD_TIME_LIMIT = 20.0
+
+
+def card_time_limit() -> float:
+    """Seconds one card may take to render (CARDSMITH_CARD_TIME_LIMIT, else 20)."""
+    try:
+        value = float(os.environ.get("CARDSMITH_CARD_TIME_LIMIT", DEFAULT_CARD_TIME_LIMIT))
+    except ValueError:
+        return DEFAULT_CARD_TIME_LIMIT
+    return value if value > 0 else DEFAULT_CARD_TIME_LIMIT
+
+
+class CardTimeout(BaseException):
+    """Raised inside a card's rendering when it runs out of time (a BaseException, so
+    that a library's own `except Exception` cannot swallow it)."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Interrupt the block with CardTimeout after seconds (a SIGALRM timer).
+
+    Python checks for signals between bytecodes and inside regular expression matching,
+    so this stops pure-Python Markdown and Pygments' backtracking lexers alike. Only
+    the main thread can take signals; elsewhere (a library caller's thread) no limit.
+    """
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise CardTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.25)  # again, should one be swallowed
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _failed(message: str) -> CardResult:
+    return CardResult("", "", (), ((0, "error", message),))
+
 
 def render_cards(root: Path, allow_html: bool, cards: Sequence[Card]) -> list[CardResult]:
-    """Render cards of one deck; the serial path and every worker process run this."""
-    renderer = _RENDERERS.get((root, allow_html))
-    if renderer is None:
-        renderer = Renderer(MediaStore(), Report(), root, allow_html)
-        _RENDERERS[(root, allow_html)] = renderer
+    """Render cards of one deck; the serial path and every worker process run this.
+
+    Each card has a time limit; a card that runs out of time or nests too deeply for
+    the Markdown library becomes an error at its line, and the others render on.
+    """
+    limit = card_time_limit()
     results = []
     for card in cards:
+        renderer = _RENDERERS.get((root, allow_html))
+        if renderer is None:
+            renderer = Renderer(MediaStore(), Report(), root, allow_html)
+            _RENDERERS[(root, allow_html)] = renderer
         renderer.report = Report()
         renderer.media = MediaStore()  # workers keep no media bytes; the caller reads them
-        done = renderer.render(card)
+        try:
+            with time_limit(limit):
+                done = renderer.render(card)
+        except (CardTimeout, RecursionError) as error:
+            del _RENDERERS[(root, allow_html)]  # interrupted mid-way: start afresh
+            if isinstance(error, CardTimeout):
+                results.append(_failed(f"card took longer than {limit:g} s to render"))
+            else:
+                results.append(
+                    _failed("card nests too deeply to render (lists, quotes or brackets)")
+                )
+            continue
+        except OSError as error:  # an image that cannot be read
+            where = f" {error.filename}" if error.filename else ""
+            results.append(_failed(f"cannot read{where}: {reason(error)}"))
+            continue
+        except RuntimeError as error:  # pathlib's resolve() on an image link that loops
+            if not str(error).startswith("Symlink loop"):
+                raise
+            looped = str(error).removeprefix("Symlink loop from ").strip("'\"")
+            results.append(_failed(f"cannot read {looped}: symbolic link loop"))
+            continue
         results.append(
             CardResult(
                 done.front,
@@ -117,26 +202,61 @@ def render_decks(
             sources = []
             for name, relative in result.media:
                 if name not in media.files:
-                    media.add((root / relative).read_bytes(), Path(relative).suffix)
+                    try:
+                        data = read_regular(root / relative, MAX_MEDIA_BYTES)
+                    except FileProblem as problem:  # changed since it was rendered
+                        report.error(card.path, card.line, f"cannot read {relative}: {problem}")
+                        continue
+                    media.add(data, Path(relative).suffix)
                 sources.append((name, root / relative))
             cards.append(
                 (topic_file, RenderedCard(card, result.front, result.back, tuple(sources)))
             )
-        description = render_description(deck.config.description, options.allow_html)
+        description = _description(deck, report, options.allow_html)
         rendered.append(RenderedDeck(deck, tuple(cards), media, description))
     return rendered
 
 
+def _description(deck: Deck, report: Report, allow_html: bool) -> str:
+    """The deck's description as HTML, under the same time limit as a card."""
+    limit = card_time_limit()
+    try:
+        with time_limit(limit):
+            return render_description(deck.config.description, allow_html)
+    except CardTimeout:
+        message = f"description took longer than {limit:g} s to render"
+    except RecursionError:
+        message = "description nests too deeply to render (lists, quotes or brackets)"
+    report.error(deck.config.toml_path, 1, message)
+    return ""
+
+
 def _valid(result: CardResult | None, root: Path, media: MediaStore) -> CardResult | None:
-    """A cached card whose media files still have the content they had, else None."""
+    """A cached card whose media files still have the content they had, else None.
+
+    The cache is data from disk: its files carry a checksum keyed with a secret a
+    hand-edit cannot recompute (cache.cache_secret), and on the way out its media must
+    lie inside the deck and its diagnostics be of known kinds, or the card is rendered
+    again. (Sanitizing every cached card again would cost half a warm rebuild.)
+    """
     if result is None:
+        return None
+    if any(severity not in ("error", "warning") for _, severity, _ in result.diagnostics):
         return None
     for name, relative in result.media:
         if name in media.files:
             continue
+        path = root / relative
+        if Path(relative).is_absolute() or ".." in Path(relative).parts:
+            return None
         try:
-            data = (root / relative).read_bytes()
-        except OSError:
+            if not path.resolve().is_relative_to(root):
+                return None
+        except (OSError, RuntimeError):
+            return None
+        try:
+            data = read_regular(root / relative, MAX_MEDIA_BYTES)
+        except FileProblem:
             return None
         if media_name(data, Path(relative).suffix) != name:
             return None

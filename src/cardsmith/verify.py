@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import html
 import json
+import multiprocessing
+import os
 import re
-import tempfile
+import shutil
+import sqlite3
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cardsmith import lifeline
+from cardsmith.diagnostics import one_line, quote_path
 from cardsmith.errors import PackageError
+from cardsmith.htmltext import TAG_RE, without_styles
+from cardsmith.lifeline import scratch_folder
 
 COLLECTION_NAMES = ("collection.anki21b", "collection.anki21", "collection.anki2")
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -27,8 +35,17 @@ ERRORS_PAGE = "templates/errors.html"
 BLANK_FRONT_ANCHOR = "#front-of-card-is-blank"
 INSTALL_HINT = "install it with: pip install 'cardsmith[anki]'"
 
-_TAG_RE = re.compile(r"<[^>]*>")
-_STYLE_RE = re.compile(r"<(style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+# Every pattern here runs in linear time on any field: no lazy `.*?` that a field of
+# 50,000 unclosed `<style>` tags would make quadratic.
+_LINK_RE = re.compile(r"<a\b[^<]*</a>", re.IGNORECASE)
+# Zip compression methods Python and Anki both read: stored and deflated.
+_ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+# Documented limits (docs/format.md): what a package may unpack to, and how much more
+# than its compressed size an entry of over 64 MB may claim (a zip bomb claims 1000x).
+MAX_UNPACKED_BYTES = 8 << 30
+MAX_RATIO = 200
+_RATIO_FROM = 64 << 20
 _VISIBLE_MEDIA_RE = re.compile(r"<(img|video|audio|svg|object|embed)\b|\[sound:", re.IGNORECASE)
 
 
@@ -88,27 +105,173 @@ class PackageReport:
 
 
 def check_readable(path: Path) -> None:
-    """Raise VerifyError unless path is a zip holding an Anki collection."""
+    """Raise VerifyError unless path is a sound zip holding an Anki collection.
+
+    Every entry is checked before Anki sees the package: not encrypted, compressed with
+    a method both Python and Anki read, and with the checksum it claims.
+    """
+    shown = quote_path(path)
     if not path.exists():
-        raise VerifyError(f"{path}: error: no such file")
+        raise VerifyError(f"{shown}: error: no such file")
     if not path.is_file():
-        raise VerifyError(f"{path}: error: not a file")
+        raise VerifyError(f"{shown}: error: not a file")
     try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError) as error:
-        raise VerifyError(f"{path}: error: not an Anki package (.apkg is a zip): {error}") from None
-    if not names & set(COLLECTION_NAMES):
-        raise VerifyError(f"{path}: error: not an Anki package: the zip holds no collection")
+            infos = archive.infolist()
+            for info in infos:
+                name = one_line(repr(info.filename))
+                if info.flag_bits & 0x1:
+                    raise VerifyError(f"{shown}: error: zip entry {name} is encrypted")
+                if info.compress_type not in _ZIP_METHODS:
+                    raise VerifyError(
+                        f"{shown}: error: zip entry {name} uses compression method "
+                        f"{info.compress_type}, not stored or deflated"
+                    )
+            total = sum(info.file_size for info in infos)
+            if total > MAX_UNPACKED_BYTES:
+                raise VerifyError(
+                    f"{shown}: error: unpacks to {total >> 20} MB, over the limit of "
+                    f"{MAX_UNPACKED_BYTES >> 20} MB"
+                )
+            for info in infos:
+                if info.file_size > _RATIO_FROM and info.file_size > MAX_RATIO * max(
+                    info.compress_size, 1
+                ):
+                    raise VerifyError(
+                        f"{shown}: error: zip entry {one_line(repr(info.filename))} unpacks to "
+                        f"{info.file_size // max(info.compress_size, 1)} times its size "
+                        "(a zip bomb?)"
+                    )
+            names = {info.filename for info in infos}
+            if not names & set(COLLECTION_NAMES):
+                raise VerifyError(
+                    f"{shown}: error: not an Anki package: the zip holds no collection"
+                )
+            bad = archive.testzip()
+            if bad is not None:
+                raise VerifyError(
+                    f"{shown}: error: zip entry {one_line(repr(bad))} is damaged (bad checksum)"
+                )
+            _check_collection(path, archive, names)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error) as error:
+        reason = one_line(str(error))
+        raise VerifyError(
+            f"{shown}: error: not an Anki package (.apkg is a zip): {reason}"
+        ) from None
+
+
+def _check_collection(path: Path, archive: zipfile.ZipFile, names: set[str]) -> None:
+    """Raise VerifyError unless the collection Anki would import is an SQLite database
+    with Anki's tables (a legacy collection; a current one is checked by Anki itself)."""
+    name = next(n for n in COLLECTION_NAMES if n in names)
+    if name == "collection.anki21b":
+        with archive.open(name) as handle:
+            if handle.read(4) != ZSTD_MAGIC:
+                raise VerifyError(
+                    f"{quote_path(path)}: error: not an Anki package: {name} is not zstd-compressed"
+                )
+        return
+    with scratch_folder("verify") as folder:
+        database = folder / "collection"
+        with archive.open(name) as source, database.open("wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+        with database.open("rb") as handle:
+            magic = handle.read(len(_SQLITE_MAGIC))
+        tables: set[str] = set()
+        if magic == _SQLITE_MAGIC:
+            try:
+                conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+                try:
+                    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+                finally:
+                    conn.close()
+            except sqlite3.Error:
+                tables = set()
+    missing = {"col", "notes", "cards"} - tables
+    if missing:
+        raise VerifyError(
+            f"{quote_path(path)}: error: not an Anki package: {name} is not an Anki "
+            f"collection (no {', '.join(sorted(missing))} table)"
+        )
+
+
+# Documented limits (docs/limits.md): Anki's own import takes minutes on some hostile
+# packages (a field of 50,000 <style> tags), in Rust code no signal interrupts, so it
+# runs in a child process that is killed when a package takes longer than this.
+DEFAULT_VERIFY_TIME_LIMIT = 60.0
+_STARTUP_SECONDS = 120.0
+
+
+def verify_time_limit() -> float:
+    """Seconds Anki may take over one package (CARDSMITH_VERIFY_TIME_LIMIT, else 60)."""
+    try:
+        value = float(os.environ.get("CARDSMITH_VERIFY_TIME_LIMIT", DEFAULT_VERIFY_TIME_LIMIT))
+    except ValueError:
+        return DEFAULT_VERIFY_TIME_LIMIT
+    return value if value > 0 else DEFAULT_VERIFY_TIME_LIMIT
 
 
 def verify_packages(paths: Sequence[Path]) -> list[PackageReport]:
-    """Import each package into its own throwaway collection and report what Anki made of it."""
+    """Import each package into its own throwaway collection and report what Anki made of it.
+
+    Anki works in a child process, each package with a time limit; a package that takes
+    longer, or crashes the backend, is one error line.
+    """
     for path in paths:
         check_readable(path)
+    _AnkiBackend()  # no backend: say so here, before starting a process
+    limit = verify_time_limit()
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_verify_in_child, args=(list(paths), sender, os.getpid()), daemon=True
+    )
+    child.start()
+    sender.close()
+    reports: list[PackageReport] = []
+    try:
+        if not receiver.poll(_STARTUP_SECONDS):
+            raise VerifyError("error: the Anki backend did not start")
+        receiver.recv()
+        for path in paths:
+            if not receiver.poll(limit):
+                raise VerifyError(
+                    f"{quote_path(path)}: error: Anki took longer than {limit:g} s to import "
+                    "and check it (a hostile package?)"
+                )
+            kind, value = receiver.recv()
+            if kind == "error":
+                raise VerifyError(value)
+            reports.append(value)
+    except EOFError:
+        where = quote_path(paths[len(reports)]) if len(reports) < len(paths) else "verify"
+        raise VerifyError(f"{where}: error: the Anki backend crashed on it") from None
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.kill()
+        child.join()
+    return reports
+
+
+def _verify_in_child(paths: list[Path], sender: Any, parent: int) -> None:
+    """The child's side: a report or an error line per package, sent in order."""
+    lifeline.watch(parent)
     anki = _AnkiBackend()
-    with tempfile.TemporaryDirectory(prefix="cardsmith-verify-") as tmp:
-        return [anki.verify(path, Path(tmp) / str(n)) for n, path in enumerate(paths)]
+    sender.send(("ready", None))
+    with scratch_folder("verify") as tmp:
+        for n, path in enumerate(paths):
+            try:
+                sender.send(("ok", anki.verify(path, tmp / str(n))))
+            except VerifyError as error:
+                sender.send(("error", str(error)))
+                return
+            except Exception as error:  # the backend's own failure, as one line
+                reason = one_line(f"{type(error).__name__}: {error}")
+                sender.send(
+                    ("error", f"{quote_path(path)}: error: Anki could not check it: {reason}")
+                )
+                return
 
 
 def packaged_media(path: Path) -> list[str]:
@@ -120,9 +283,20 @@ def packaged_media(path: Path) -> list[str]:
             return []
     if not raw.startswith(ZSTD_MAGIC):
         try:
-            return sorted(json.loads(raw or b"{}").values())
-        except (ValueError, AttributeError) as error:
-            raise VerifyError(f"{path}: error: unreadable media list: {error}") from None
+            index = json.loads(raw or b"{}")
+        except (ValueError, RecursionError) as error:
+            reason = "nested too deeply" if isinstance(error, RecursionError) else error
+            raise VerifyError(
+                f"{quote_path(path)}: error: unreadable media list: {one_line(str(reason))}"
+            ) from None
+        if not isinstance(index, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in index.items()
+        ):
+            raise VerifyError(
+                f"{quote_path(path)}: error: unreadable media list: not a mapping of "
+                "entry numbers to file names"
+            )
+        return sorted(index.values())
     try:
         import zstandard
         from anki.import_export_pb2 import MediaEntries
@@ -139,19 +313,19 @@ def packaged_media(path: Path) -> list[str]:
 
 
 def _plain(text: str, limit: int = 50) -> str:
-    text = " ".join(html.unescape(_TAG_RE.sub(" ", _STYLE_RE.sub("", text))).split())
+    text = " ".join(html.unescape(TAG_RE.sub(" ", without_styles(text))).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _looks_blank(question: str) -> bool:
     """No visible text and no picture or sound: what a learner sees as an empty front."""
-    body = _STYLE_RE.sub("", question)
+    body = without_styles(question)
     return not _plain(body) and not _VISIBLE_MEDIA_RE.search(body)
 
 
 def _error_text(rendered: str) -> str:
     """Anki's template error message as one line of text, without its help link."""
-    text = re.sub(r"<a\b.*?</a>", "", rendered, flags=re.DOTALL)
+    text = _LINK_RE.sub("", rendered)
     text = re.sub(r"<br\s*/?>", " ", text)
     return _plain(text.replace("\u2068", "").replace("\u2069", ""), limit=200)
 
