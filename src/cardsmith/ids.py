@@ -1,14 +1,19 @@
-"""`cardsmith ids`: give every card without one an explicit, stable id."""
+"""`cardsmith ids`: give every card without one an explicit, stable id.
+
+Writing ids moves each card's ledger entry from its question to its id, so its GUID (and
+so every learner's note and review history) stays with it.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from cardsmith.errors import OutputError
+from cardsmith import ledger
 from cardsmith.model import Deck, slugify
-from cardsmith.output import write_atomic
+from cardsmith.options import BuildOptions
+from cardsmith.output import write_all
 from cardsmith.parse import ATTRS_RE as _ATTRS_RE
 
 
@@ -39,11 +44,43 @@ def plan_ids(decks: list[Deck]) -> list[NewId]:
     return planned
 
 
-def apply_ids(planned: list[NewId]) -> list[Path]:
-    """Write the ids into the heading lines, changing nothing else; the files changed."""
+def write_ids(paths: list[Path], planned: list[NewId]) -> list[Path]:
+    """Write the ids and, in the same all-or-nothing write, each deck's ledger with every
+    renamed card's entry (GUID, note id, change time) moved to its new id.
+
+    A deck without a ledger gets one first, recording the identities its cards had
+    before (from their questions), which is what learners already have.
+    """
+    from cardsmith.build import check, record  # the pipeline builds on this module's peers
+
+    rendered, report = check(paths)
+    updates = record(rendered, report, BuildOptions())
+    new_ids = {(new.path, new.line): new.card_id for new in planned}
+    ledgers: list[tuple[Path, bytes]] = []
+    for deck, update in zip(rendered, updates, strict=True):
+        renamed = {
+            card.card.key: f"id:{new_ids[(card.card.path, card.card.line)]}"
+            for _, card in deck.cards
+            if (card.card.path, card.card.line) in new_ids
+        }
+        entries = [
+            replace(e, key=renamed[e.key]) if not e.removed and e.key in renamed else e
+            for e in update.entries
+        ]
+        text = ledger.render(entries)
+        if text != update.old_text:
+            ledgers.append((update.path, text.encode()))
+    edits = id_edits(planned)
+    write_all([*edits, *ledgers])
+    return [path for path, _ in edits]
+
+
+def id_edits(planned: list[NewId]) -> list[tuple[Path, bytes]]:
+    """Each file's new bytes with the ids in its heading lines, nothing else changed."""
     by_file: dict[Path, list[NewId]] = {}
     for new in planned:
         by_file.setdefault(new.path, []).append(new)
+    edits = []
     for path, items in by_file.items():
         data = path.read_bytes()
         bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
@@ -52,11 +89,8 @@ def apply_ids(planned: list[NewId]) -> list[Path]:
         for item in items:
             index = 2 * (item.line - 1)
             parts[index] = with_id(parts[index], item.card_id)
-        try:
-            write_atomic(path, (bom + "".join(parts)).encode("utf-8"))
-        except OSError as error:
-            raise OutputError.from_os_error(error, path) from None
-    return list(by_file)
+        edits.append((path, (bom + "".join(parts)).encode("utf-8")))
+    return edits
 
 
 def with_id(heading: str, card_id: str) -> str:

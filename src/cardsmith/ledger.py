@@ -1,0 +1,378 @@
+"""The ledger: each deck's committed record of its cards' Anki identities and change times.
+
+`deck.lock` beside deck.toml, one line per card, sorted by the card's key:
+
+    # comments
+    cardsmith-ledger 1
+    card 2026-11-26T16:49:03Z 1795711743000 iOEGPk*IKt basic 3f9a0c1e2b4d5a6c 1a2b3c4d
+      5e6f7a8b id:closures    (one line)
+    removed 2026-11-27T10:00:00Z ...
+
+Columns: state (`card` or `removed`), changed-at (UTC, when the content Anki receives
+last changed, or when the card was removed), note id, GUID, kind, a hash of the note's
+content (fields, kind, tags, deck), hashes of the question and the answer as written
+(they recognise a card whose key changed), and the key (`id:<id>` or
+`q:<normalized question>`; the rest of the line). See docs/updating.md.
+
+A GUID and a note id, once in the ledger, stay with their card for ever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cardsmith.diagnostics import Report
+
+LEDGER_NAME = "deck.lock"
+VERSION = 1
+HEADER = (
+    "# cardsmith ledger: each card's Anki identity and when its content last changed.\n"
+    "# Written by `cardsmith build`; commit it with the deck. Format: docs/updating.md\n"
+    "# state changed-at note-id guid kind content question answer key\n"
+)
+_VERSION_RE = re.compile(r"cardsmith-ledger (\S+)")
+_ROW_RE = re.compile(
+    r"(?P<state>card|removed) (?P<changed>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (?P<nid>[1-9]\d{0,15}) "
+    r"(?P<guid>[!-~]{1,64}) (?P<kind>[a-z]+) (?P<content>[0-9a-f]{16}) "
+    r"(?P<question>[0-9a-f]{8}) (?P<answer>[0-9a-f]{8}) (?P<key>(?:id|q):\S.*)"
+)
+_CONFLICT_RE = re.compile(r"(<{7}|={7}|>{7}|\|{7})( |$)")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One card as the ledger records it."""
+
+    key: str
+    guid: str
+    note_id: int
+    kind: str
+    content: str
+    question: str
+    answer: str
+    changed: int  # Unix time: content last changed, or the card was removed
+    removed: bool = False
+
+    def line(self) -> str:
+        state = "removed" if self.removed else "card"
+        return (
+            f"{state} {format_time(self.changed)} {self.note_id} {self.guid} {self.kind} "
+            f"{self.content} {self.question} {self.answer} {self.key}"
+        )
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """What the ledger needs to know of a card in the sources."""
+
+    key: str
+    kind: str
+    content: str
+    question: str
+    answer: str
+    explicit_id: bool
+    path: Path
+    line: int
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """A deck's ledger as read from disk; `text` is None when there is no file yet."""
+
+    path: Path
+    entries: tuple[Entry, ...]
+    text: str | None
+
+
+@dataclass(frozen=True)
+class Update:
+    """A deck's ledger after this build: what each current card is and what changed."""
+
+    path: Path
+    old_text: str | None
+    entries: tuple[Entry, ...]
+    current: dict[str, Entry]  # card key -> its entry
+    added: tuple[Entry, ...]
+    changed: tuple[Entry, ...]
+    newly_removed: tuple[Entry, ...]
+
+    @property
+    def text(self) -> str:
+        return render(self.entries)
+
+    @property
+    def stale(self) -> bool:
+        """True if the file on disk is not what this build would write."""
+        return self.old_text != self.text
+
+    @property
+    def removed(self) -> tuple[Entry, ...]:
+        """Every card ever removed from the deck."""
+        return tuple(e for e in self.entries if e.removed)
+
+
+def short_hash(*parts: str, size: int = 16) -> str:
+    """A hex digest of parts (joined by a separator no field or tag holds)."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:size]
+
+
+def content_hash(kind: str, deck: str, fields: Sequence[str], tags: Sequence[str]) -> str:
+    """A hash of everything a note puts into Anki."""
+    return short_hash(kind, deck, *fields, "\x1e", *tags)
+
+
+def text_hash(text: str) -> str:
+    """A short hash of text with whitespace runs collapsed and case ignored."""
+    return short_hash(" ".join(text.split()).casefold(), size=8)
+
+
+def format_time(when: int) -> str:
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(text: str) -> int:
+    return int(datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
+
+
+def render(entries: Iterable[Entry]) -> str:
+    rows = sorted(entries, key=lambda e: (e.key, e.removed, e.guid))
+    return HEADER + f"cardsmith-ledger {VERSION}\n" + "".join(e.line() + "\n" for e in rows)
+
+
+def ledger_path(deck_root: Path) -> Path:
+    return deck_root / LEDGER_NAME
+
+
+def read(path: Path, report: Report) -> Ledger:
+    """Read a ledger; every problem goes into report as an error with its line."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return Ledger(path, (), None)
+    except OSError as error:
+        report.error(path, 1, f"cannot read the ledger: {error.strerror or error}")
+        return Ledger(path, (), None)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        report.error(path, 1, "the ledger is not UTF-8 text; " + _RESTORE)
+        return Ledger(path, (), "")
+    entries: list[Entry] = []
+    version_seen = False
+    guids: dict[str, int] = {}
+    note_ids: dict[int, int] = {}
+    keys: dict[str, int] = {}
+    for number, line in enumerate(text.split("\n"), start=1):
+        if _CONFLICT_RE.match(line):
+            report.error(
+                path,
+                number,
+                "unresolved merge conflict in the ledger: keep the lines of both sides "
+                "(each card once), delete the conflict markers, then run `cardsmith build`",
+            )
+            continue
+        if not line.strip() or line.startswith("#"):
+            continue
+        if not version_seen:
+            match = _VERSION_RE.fullmatch(line.rstrip("\r"))
+            if match is None:
+                expected = f"expected `cardsmith-ledger {VERSION}` here"
+                report.error(path, number, f"{expected}; {_RESTORE}")
+                return Ledger(path, (), text)
+            if match[1] != str(VERSION):
+                report.error(
+                    path,
+                    number,
+                    f"unknown ledger version {match[1]!r} (this cardsmith reads version "
+                    f"{VERSION}): upgrade cardsmith",
+                )
+                return Ledger(path, (), text)
+            version_seen = True
+            continue
+        entry = _parse_row(line.rstrip("\r"))
+        if entry is None:
+            report.error(
+                path,
+                number,
+                "malformed ledger line (expected: state changed-at note-id guid kind "
+                f"content question answer key); {_RESTORE}",
+            )
+            continue
+        first_guid = guids.setdefault(entry.guid, number)
+        if first_guid != number:
+            report.error(
+                path, number, f"duplicate GUID {entry.guid} (also on line {first_guid}); {_RESTORE}"
+            )
+        first_id = note_ids.setdefault(entry.note_id, number)
+        if first_id != number:
+            report.error(
+                path,
+                number,
+                f"duplicate note id {entry.note_id} (also on line {first_id}); {_RESTORE}",
+            )
+        if not entry.removed:
+            first = keys.setdefault(entry.key, number)
+            if first != number:
+                report.error(
+                    path, number, f"card {entry.key} is listed twice (also on line {first})"
+                )
+        entries.append(entry)
+    if not version_seen:
+        report.error(path, 1, f"the ledger has no `cardsmith-ledger {VERSION}` line; {_RESTORE}")
+    return Ledger(path, tuple(entries), text)
+
+
+_RESTORE = "restore it from version control (git checkout -- <ledger>) rather than edit it"
+
+
+def _parse_row(line: str) -> Entry | None:
+    match = _ROW_RE.fullmatch(line)
+    if match is None:
+        return None
+    try:
+        changed = _parse_time(match["changed"])
+    except ValueError:
+        return None
+    return Entry(
+        key=match["key"],
+        guid=match["guid"],
+        note_id=int(match["nid"]),
+        kind=match["kind"],
+        content=match["content"],
+        question=match["question"],
+        answer=match["answer"],
+        changed=changed,
+        removed=match["state"] == "removed",
+    )
+
+
+def update(
+    ledger: Ledger,
+    cards: Sequence[CardFacts],
+    new_guid: Callable[[str, str, int], str],
+    now: int,
+    report: Report,
+) -> Update:
+    """Match every card of the sources to its ledger entry and record what changed.
+
+    A card keeps its entry (GUID, note id) when its key is in the ledger; when its key is
+    new, it takes the entry of a card that left the ledger in this same build with the
+    same question (an id added, renamed or dropped), or of a removed card with its key
+    (brought back). Other cards are new: new_guid(key, kind, attempt) gives their GUID.
+    A card whose content hash changed gets changed-at `now` (always later than before).
+    Entries no card matched are marked removed at `now`.
+    """
+    active = {e.key: e for e in ledger.entries if not e.removed}
+    removed_by_key: dict[str, Entry] = {}
+    for entry in ledger.entries:
+        if entry.removed and (
+            entry.key not in removed_by_key or entry.changed > removed_by_key[entry.key].changed
+        ):
+            removed_by_key[entry.key] = entry
+    matched: dict[str, Entry] = {}  # card key -> old entry
+    for card in cards:
+        old = active.get(card.key)
+        if old is not None and old.kind == card.kind:
+            matched[card.key] = old
+    left = {e.guid: e for e in active.values() if e.guid not in {m.guid for m in matched.values()}}
+
+    def unique(candidates: list[Entry]) -> Entry | None:
+        return candidates[0] if len(candidates) == 1 else None
+
+    for card in cards:
+        if card.key in matched:
+            continue
+        same_question = unique(
+            [e for e in left.values() if e.question == card.question and e.kind == card.kind]
+        )
+        if same_question is not None:
+            matched[card.key] = same_question
+            del left[same_question.guid]
+            continue
+        back = removed_by_key.get(card.key)
+        if back is not None and back.kind == card.kind:
+            matched[card.key] = back
+    used_guids = {e.guid for e in ledger.entries}
+    used_ids = {e.note_id for e in ledger.entries}
+    current: dict[str, Entry] = {}
+    added: list[Entry] = []
+    changed: list[Entry] = []
+    for card in cards:
+        old = matched.get(card.key)
+        if old is not None:
+            stamp = old.changed
+            if old.removed or old.content != card.content:
+                stamp = max(now, old.changed + 1)
+            entry = Entry(card.key, old.guid, old.note_id, card.kind, card.content,
+                          card.question, card.answer, stamp)  # fmt: skip
+            if stamp != old.changed:
+                changed.append(entry)
+        else:
+            attempt = 0
+            guid = new_guid(card.key, card.kind, attempt)
+            while guid in used_guids:
+                attempt += 1
+                guid = new_guid(card.key, card.kind, attempt)
+            note_id = now * 1000
+            while note_id in used_ids:
+                note_id += 1
+            used_guids.add(guid)
+            used_ids.add(note_id)
+            entry = Entry(card.key, guid, note_id, card.kind, card.content,
+                          card.question, card.answer, now)  # fmt: skip
+            added.append(entry)
+        current[card.key] = entry
+    reused = {e.guid for e in current.values()}
+    newly_removed = [
+        replace(e, removed=True, changed=max(now, e.changed))
+        for e in active.values()
+        if e.guid not in reused
+    ]
+    kept = [e for e in ledger.entries if e.removed and e.guid not in reused]
+    _warn_reworded(cards, added, newly_removed, ledger.path, report)
+    entries = (*current.values(), *newly_removed, *kept)
+    return Update(
+        ledger.path,
+        ledger.text,
+        tuple(sorted(entries, key=lambda e: (e.key, e.removed, e.guid))),
+        current,
+        tuple(added),
+        tuple(changed),
+        tuple(newly_removed),
+    )
+
+
+def _warn_reworded(
+    cards: Sequence[CardFacts],
+    added: Sequence[Entry],
+    removed: Sequence[Entry],
+    path: Path,
+    report: Report,
+) -> None:
+    """A new card without an id whose answer is a removed card's: probably a rewording."""
+    new_keys = {e.key for e in added}
+    for card in cards:
+        if card.explicit_id or card.key not in new_keys:
+            continue
+        twins = [e for e in removed if e.answer == card.answer and e.kind == card.kind]
+        if not twins:
+            continue
+        old = twins[0].key.removeprefix("q:").removeprefix("id:")
+        report.warning(
+            card.path,
+            card.line,
+            f'reworded question? the card "{old}" with the same answer leaves the deck, and '
+            "Anki will treat this one as a new card, so learners lose its review history. "
+            "To keep it: put the old question back, run `cardsmith ids --write` (the card "
+            "keeps its identity under an id), then reword",
+        )
+
+
+def removed_search(entries: Iterable[Entry]) -> str:
+    """The Anki search (browser, desktop and AnkiDroid) that finds these notes."""
+    return "nid:" + ",".join(str(e.note_id) for e in sorted(entries, key=lambda e: e.note_id))
