@@ -314,6 +314,77 @@ def ids(
         typer.echo("every card has an id")
 
 
+@app.command("push")
+def push_command(
+    paths: PathsArg = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            "-p",
+            help="An Anki profile in Anki's data folder (default: the only one there).",
+        ),
+    ] = None,
+    collection: Annotated[
+        Path | None,
+        typer.Option("--collection", help="A collection.anki2 file, or a profile folder."),
+    ] = None,
+    base: Annotated[
+        Path | None,
+        typer.Option(
+            "--base",
+            file_okay=False,
+            help="Anki's data folder (default: ~/.local/share/Anki2, macOS ~/Library/"
+            "Application Support/Anki2, Windows %APPDATA%\\Anki2).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change and stop.")
+    ] = False,
+    delete_removed: Annotated[
+        bool,
+        typer.Option(
+            "--delete-removed",
+            help="Delete the notes of cards removed from the deck (default: suspend and tag "
+            "them cardsmith::removed).",
+        ),
+    ] = False,
+    strict: StrictOpt = False,
+    allow_html: AllowHtmlOpt = False,
+) -> None:
+    """Put the decks straight into a local Anki collection (Anki must be closed).
+
+    Shows what changes (new, updated, unchanged, removed), backs the collection up as
+    Anki does, imports as File > Import does (update if newer), then suspends and tags
+    the notes of removed cards.
+    """
+    from cardsmith.push import collection_path, push
+
+    target = collection_path(profile, collection, base)
+    options = BuildOptions(strict=strict, allow_html=allow_html)
+    result = push(paths or DEFAULT_PATHS, target, options, dry_run, delete_removed)
+    typer.echo(f"collection: {result.collection}")
+    change = result.change
+    for label, keys in (("new", change.new), ("updated", change.updated)):
+        for key in keys:
+            typer.echo(f"{label}: {key}")
+    for key in change.removed:
+        typer.echo(f"removed: {key}")
+    typer.echo(
+        f"{len(change.new)} new, {len(change.updated)} updated, "
+        f"{len(change.unchanged)} unchanged, {len(change.removed)} removed"
+    )
+    if result.dry_run:
+        typer.echo("dry run: nothing written")
+        return
+    backup = result.backup or "none needed (no change since the last backup)"
+    typer.echo(f"backup: {backup}")
+    counts = ", ".join(f"{count} {kind}" for kind, count in result.imported.items() if count)
+    typer.echo(f"imported: {counts or 'nothing'}")
+    if result.removed_action:
+        typer.echo(f"removed cards: {result.removed_action}")
+
+
 @app.command("verify")
 def verify_command(
     packages: Annotated[
