@@ -111,7 +111,7 @@ def identities(
     """Per deck.toml, each card key's identity as its ledger entry gives it."""
     return {
         deck.deck.config.toml_path: {
-            key: notes.Identity(entry.guid, entry.note_id, notes.note_mod(entry.changed))
+            key: notes.Identity(entry.guid, entry.note_id, entry.changed)
             for key, entry in update.current.items()
         }
         for deck, update in zip(rendered, updates, strict=True)

@@ -16,7 +16,6 @@ from cardsmith import kinds
 from cardsmith.apkg import NoteSpec, note_guid
 from cardsmith.ledger import CardFacts, content_hash, text_hash
 from cardsmith.model import Deck, DeckConfig, TopicFile
-from cardsmith.options import source_date_epoch
 from cardsmith.render import RenderedCard
 from cardsmith.render_all import RenderedDeck
 
@@ -32,19 +31,17 @@ class PlannedNote:
 
 @dataclass(frozen=True)
 class Identity:
-    """What the ledger says of a card: its GUID, note id and modification time."""
+    """What the ledger says of a card: its GUID, note id and modification time.
+
+    The modification time is the card's changed-at: Anki applies an update only when the
+    incoming note is newer, so a changed card carries a newer time and an unchanged card
+    keeps its own, whatever the clock or SOURCE_DATE_EPOCH of the build (capping it by
+    SOURCE_DATE_EPOCH would re-stamp unchanged cards whose time lies after the epoch).
+    """
 
     guid: str
     note_id: int
     mod: int
-
-
-def note_mod(changed: int) -> int:
-    """A note's modification time: when its content last changed (from the ledger),
-    capped by SOURCE_DATE_EPOCH. Anki applies an update only when the incoming note is
-    newer, so a changed card carries a newer time and an unchanged card keeps its own."""
-    epoch = source_date_epoch()
-    return min(changed, epoch) if epoch is not None else changed
 
 
 def note_tags(config: DeckConfig, topic_file: TopicFile) -> tuple[str, ...]:
