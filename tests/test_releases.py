@@ -250,7 +250,7 @@ def test_a_reworded_question_without_id_is_a_warning_at_its_line(
     result = cli("check", author.src)
     assert result.exit_code == 0
     assert (
-        f"{author.src / 'b.md'}:4: warning: reworded question? the card \"what is c?\""
+        f'{author.src / "b.md"}:4: warning: reworded question? the card "what is c?"'
         in result.stderr  # type: ignore[attr-defined]
     )
     assert "run `cardsmith ids --write`" in result.stderr  # type: ignore[attr-defined]

@@ -1,10 +1,11 @@
 """`cardsmith push`: a deck straight into a local Anki collection, while Anki is closed.
 
-It builds the decks as `build` does (without writing anything to the sources), compares
-each note with the collection (by GUID, under Anki's "update if newer" rule), and, unless
-it is a dry run, makes a backup the way Anki does, imports the all-levels package
-through the backend's own package import (the rules of File > Import), and then
-suspends and tags (or, on request, deletes) the notes of cards removed from the deck.
+It builds the decks as `build` does, compares each note with the collection (by GUID,
+under Anki's "update if newer" rule), and, unless it is a dry run, updates each deck's
+ledger as a build does (so the times pushed are the times recorded), makes a backup the
+way Anki does, imports the all-levels package through the backend's own package import
+(the rules of File > Import), and then suspends and tags (or, on request, deletes) the
+notes of cards removed from the deck. No .apkg file is written.
 
 The `anki` package (`pip install 'cardsmith[anki]'`) is imported only here, on use.
 """
@@ -25,6 +26,7 @@ from cardsmith.build import check, identities, record
 from cardsmith.errors import CardsmithError, UsageError
 from cardsmith.ledger import Entry
 from cardsmith.options import BuildOptions
+from cardsmith.output import write_all
 from cardsmith.plan import plan_packages
 from cardsmith.render import code_css
 
@@ -117,6 +119,7 @@ def push(
         change = _compare(col, [n for p in plans for n in p.notes], removed, keys)
         if dry_run:
             return PushResult(target, change, True)
+        write_all([(u.path, u.text.encode()) for u in updates if u.stale])
         backup = _backup(col, target)
         with tempfile.TemporaryDirectory(prefix="cardsmith-push-") as scratch:
             imported: dict[str, int] = {}
@@ -146,9 +149,12 @@ def _preflight(path: Path) -> None:
     if header != b"SQLite format 3\x00":
         raise PushError(path, "not an Anki collection (not an SQLite database)")
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=0)
+        # Anki holds its open collection's write lock: ask for it (and give it back) at once.
+        conn = sqlite3.connect(path, timeout=0, isolation_level=None)
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
         finally:
             conn.close()
     except sqlite3.OperationalError as error:
@@ -212,10 +218,10 @@ def _backup(col: Any, target: Path) -> Path | None:
     """A backup as Anki makes it (a .colpkg in the profile's backups folder)."""
     folder = target.parent / "backups"
     folder.mkdir(parents=True, exist_ok=True)
-    before = set(folder.glob("*.colpkg"))
-    col.create_backup(backup_folder=str(folder), force=True, wait_for_completion=True)
-    made = sorted(set(folder.glob("*.colpkg")) - before)
-    return made[-1] if made else None
+    if not col.create_backup(backup_folder=str(folder), force=True, wait_for_completion=True):
+        return None  # Anki: nothing changed since its last backup
+    # Anki names backups by the second (a second backup within it replaces the first).
+    return max(folder.glob("*.colpkg"), key=lambda p: (p.stat().st_mtime, p.name))
 
 
 def _import(backend: Any, col: Any, package: Path) -> dict[str, int]:
