@@ -82,7 +82,9 @@ def test_study_now_serves_new_cards_in_the_authors_order(
     root = tree(
         {
             "deck.toml": ORDERED_TOML,
-            "advanced/01-a.md": "---\nlevel: advanced\ntopic: Aardvark\n---\n## Zeta first?\n\nA.\n",
+            "advanced/01-a.md": (
+                "---\nlevel: advanced\ntopic: Aardvark\n---\n## Zeta first?\n\nA.\n"
+            ),
             "basic/02-later.md": "---\nlevel: basic\ntopic: Apples\n---\n## Beta\n\nB.\n",
             "basic/01-first.md": (
                 "---\nlevel: basic\ntopic: Zebras\n---\n"

@@ -183,3 +183,39 @@ def test_check_lists_removed_cards_and_the_search_that_finds_them(
         if line.endswith("q:second?")
     )
     assert f"learners find them in Anki's browser with: nid:{nid}" in out
+
+
+def test_note_ids_are_unique_across_decks_built_together_and_kept_by_anki(
+    tree: Callable[[Tree], Path], cli: Callable[..., object], tmp_path: Path
+) -> None:
+    """Two decks with the same cards, built in the same second: no note id is shared, so
+    every note keeps its id in a learner's collection and `nid:` searches find them."""
+    from .ankihelp import AnkiCollection
+
+    root = tree(
+        {
+            "one/deck.toml": 'name = "One"\nlevels = ["basic"]\n',
+            "one/t.md": DECK["t.md"],
+            "two/deck.toml": 'name = "Two"\nlevels = ["basic"]\n',
+            "two/t.md": DECK["t.md"],
+        }
+    )
+    os.environ["SOURCE_DATE_EPOCH"] = "1700000000"
+    try:
+        assert cli("build", root, "--out", tmp_path / "out").exit_code == 0  # type: ignore[attr-defined]
+    finally:
+        del os.environ["SOURCE_DATE_EPOCH"]
+    ids = [
+        int(line.split(" ")[2])
+        for name in ("one", "two")
+        for line in (root / name / "deck.lock").read_text().splitlines()
+        if line.startswith("card ")
+    ]
+    assert len(ids) == len(set(ids)) == 4
+    col = AnkiCollection(tmp_path / "anki" / "collection.anki2")
+    try:
+        for package in ("one.apkg", "two.apkg"):
+            col.import_package(tmp_path / "out" / package)
+        assert sorted(n.note_id for n in col.notes()) == sorted(ids)
+    finally:
+        col.close()

@@ -67,6 +67,7 @@ def record(
     GUIDs, note ids and change times; raises ContentError on a bad or (--locked) stale one."""
     now = clock() if now is None else now
     updates = []
+    note_ids: set[int] = set()  # note ids are unique across the decks of a build
     for deck in rendered:
         config = deck.deck.config
         errors = len(report.errors)
@@ -77,7 +78,7 @@ def record(
         def new_guid(key: str, kind: str, attempt: int, deck_key: str = config.key) -> str:
             return note_guid(deck_key, key if attempt == 0 else f"{key}\x1f{attempt}", kind)
 
-        update = ledger.update(old, notes.card_facts(deck), new_guid, now, report)
+        update = ledger.update(old, notes.card_facts(deck), new_guid, now, report, note_ids)
         if options.locked and update.stale:
             report.error(update.path, 1, _stale_message(update))
         updates.append(update)
