@@ -21,7 +21,7 @@ COMMANDS = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-def
 def test_every_command_and_option_has_help() -> None:
     group = typer.main.get_command(app)
     assert group.help
-    assert COMMANDS == ["build", "check", "ids", "preview", "stats", "verify"]
+    assert COMMANDS == ["build", "check", "ids", "preview", "push", "stats", "verify"]
     for name, command in group.commands.items():  # type: ignore[attr-defined]
         assert command.help, name
         for param in command.params:
