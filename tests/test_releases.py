@@ -254,3 +254,38 @@ def test_a_reworded_question_without_id_is_a_warning_at_its_line(
         in result.stderr  # type: ignore[attr-defined]
     )
     assert "run `cardsmith ids --write`" in result.stderr  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("published", [False, True], ids=["caught-by-check", "already-released"])
+def test_ids_write_keeps_the_history_of_a_reworded_question(
+    published: bool, author: Author, cli: Callable[..., object], collection: AnkiCollection
+) -> None:
+    """The warning's advice: `ids --write` gives the reworded card an id and the old card's
+    identity. Caught before a release: the learner's note is updated in place. Already
+    released (the learner got a second note): the old note is updated in place, and the
+    stray one is listed with the removed cards."""
+    collection.import_package(author.release(1_700_000_000))
+    cid = review(collection, "What is C?")
+    author.edit("b.md", "What is C?", "What is the letter C?")
+    if published:
+        log = collection.import_package(author.release(1_700_100_000))
+        assert counts(log) == (1, 0, 3)  # a new note: the warning's case
+    result = cli("ids", author.src, "--write")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert (
+        f"{author.src / 'b.md'}:4: keeps the identity (and learners' history) of the "
+        "reworded q:what is c?" in result.stdout  # type: ignore[attr-defined]
+    )
+    log = collection.import_package(author.release(1_700_200_000))
+    assert (log.new, log.updated) == (0, 4)  # every Source field gains its id
+    fronts = by_front(collection)
+    assert reps(collection, cid) == 1
+    kept = collection.col.get_note(collection.col.get_card(cid).nid)
+    assert kept["Front"] == "What is the letter C?"
+    assert "What is C?" not in fronts
+    if published:
+        search = author.output.split("Anki's browser with: ")[1].split()[0]
+        (stray,) = collection.col.find_notes(search)
+        assert stray != kept.id and len(collection.notes()) == 5
+    else:
+        assert "Anki's browser" not in author.output and len(collection.notes()) == 4

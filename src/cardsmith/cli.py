@@ -306,7 +306,9 @@ def ids(
     for new in planned:
         typer.echo(f"{new.path}:{new.line}: {{#{new.card_id}}}")
     if write:
-        changed = write_ids(paths or DEFAULT_PATHS, planned)
+        changed, kept = write_ids(paths or DEFAULT_PATHS, planned)
+        for line in kept:
+            typer.echo(line)
         typer.echo(f"added {len(planned)} id(s) in {len(changed)} file(s)")
     elif planned:
         typer.echo(f"{len(planned)} card(s) without an id; run with --write to add them")

@@ -7,12 +7,12 @@ so every learner's note and review history) stays with it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from cardsmith import ledger
 from cardsmith.model import Deck, slugify
-from cardsmith.options import BuildOptions
+from cardsmith.options import BuildOptions, clock
 from cardsmith.output import write_all
 from cardsmith.parse import ATTRS_RE as _ATTRS_RE
 
@@ -44,35 +44,43 @@ def plan_ids(decks: list[Deck]) -> list[NewId]:
     return planned
 
 
-def write_ids(paths: list[Path], planned: list[NewId]) -> list[Path]:
+def write_ids(paths: list[Path], planned: list[NewId]) -> tuple[list[Path], list[str]]:
     """Write the ids and, in the same all-or-nothing write, each deck's ledger with every
     renamed card's entry (GUID, note id, change time) moved to its new id.
 
     A deck without a ledger gets one first, recording the identities its cards had
-    before (from their questions), which is what learners already have.
+    before (from their questions), which is what learners already have. A card that the
+    ledger took for new when a card with the same answer left (a reworded question)
+    takes that card's identity (see ledger.rename). Returns the files changed and a
+    line for each identity kept that way.
     """
     from cardsmith.build import check, record  # the pipeline builds on this module's peers
 
+    now = clock()
     rendered, report = check(paths)
-    updates = record(rendered, report, BuildOptions())
+    updates = record(rendered, report, BuildOptions(), now)
     new_ids = {(new.path, new.line): new.card_id for new in planned}
     ledgers: list[tuple[Path, bytes]] = []
+    kept: list[str] = []
     for deck, update in zip(rendered, updates, strict=True):
-        renamed = {
-            card.card.key: f"id:{new_ids[(card.card.path, card.card.line)]}"
-            for _, card in deck.cards
-            if (card.card.path, card.card.line) in new_ids
-        }
-        entries = [
-            replace(e, key=renamed[e.key]) if not e.removed and e.key in renamed else e
-            for e in update.entries
+        renamed = {}
+        where = {}
+        for _, card in deck.cards:
+            spot = (card.card.path, card.card.line)
+            if spot in new_ids:
+                renamed[card.card.key] = f"id:{new_ids[spot]}"
+                where[f"id:{new_ids[spot]}"] = f"{card.card.path}:{card.card.line}"
+        entries, adopted = ledger.rename(update, renamed, now)
+        kept += [
+            f"{where[new]}: keeps the identity (and learners' history) of the reworded {old}"
+            for new, old in sorted(adopted.items())
         ]
         text = ledger.render(entries)
         if text != update.old_text:
             ledgers.append((update.path, text.encode()))
     edits = id_edits(planned)
     write_all([*edits, *ledgers])
-    return [path for path, _ in edits]
+    return [path for path, _ in edits], kept
 
 
 def id_edits(planned: list[NewId]) -> list[tuple[Path, bytes]]:

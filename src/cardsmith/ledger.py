@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -350,6 +350,51 @@ def update(
     )
 
 
+def rename(
+    update: Update, renamed: Mapping[str, str], now: int
+) -> tuple[list[Entry], dict[str, str]]:
+    """The entries with cards' keys renamed (old key -> new key), for `ids --write`.
+
+    A renamed card that the ledger took for new in the same build that removed a card
+    with the same answer and kind (a reworded question, which check and build warn
+    about) takes that card's GUID and note id instead, unless the pairing is ambiguous;
+    its own entry is dropped, or marked removed if it was already in the ledger on disk
+    (a release may have carried it). Returns the entries and {new key: old card's key}.
+    """
+    removed = [e for e in update.entries if e.removed]
+    claims: dict[str, list[str]] = {}  # removed GUID -> card keys that match it
+    twin_of: dict[str, Entry] = {}
+    for key in renamed:
+        entry = update.current[key]
+        twins = [
+            r
+            for r in removed
+            if (r.answer, r.kind, r.changed) == (entry.answer, entry.kind, entry.changed)
+        ]
+        if len(twins) == 1:
+            twin_of[key] = twins[0]
+            claims.setdefault(twins[0].guid, []).append(key)
+    adopted = {key: twin for key, twin in twin_of.items() if len(claims[twin.guid]) == 1}
+    revived = {twin.guid for twin in adopted.values()}
+    added = {e.guid for e in update.added}
+    entries: list[Entry] = []
+    for entry in update.entries:
+        if entry.removed:
+            if entry.guid not in revived:
+                entries.append(entry)
+        elif entry.key in adopted:
+            old = adopted[entry.key]
+            entries.append(
+                replace(entry, key=renamed[entry.key], guid=old.guid, note_id=old.note_id,
+                        changed=max(entry.changed, old.changed + 1))
+            )  # fmt: skip
+            if entry.guid not in added:
+                entries.append(replace(entry, removed=True, changed=max(now, entry.changed)))
+        else:
+            entries.append(replace(entry, key=renamed.get(entry.key, entry.key)))
+    return entries, {renamed[key]: twin.key for key, twin in adopted.items()}
+
+
 # Note ids are Anki's creation times in ms. A new note's id lies in the NOTE_ID_SPREAD ms
 # (about 28 hours) before it entered the ledger, at a place chosen by its GUID: notes of
 # other decks, built at the same second, then rarely take the same id (Anki gives a note
@@ -383,8 +428,8 @@ def _warn_reworded(
             card.line,
             f'reworded question? the card "{old}" with the same answer leaves the deck, and '
             "Anki will treat this one as a new card, so learners lose its review history. "
-            "To keep it: put the old question back, run `cardsmith ids --write` (the card "
-            "keeps its identity under an id), then reword",
+            "To keep it, run `cardsmith ids --write` before the next release: this card "
+            "then gets an id and the old card's identity",
         )
 
 
