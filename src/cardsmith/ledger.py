@@ -10,8 +10,8 @@
 
 Columns: state (`card` or `removed`), changed-at (UTC, when the content Anki receives
 last changed, or when the card was removed), note id, GUID, kind, a hash of the note's
-content (fields, kind, tags, deck), hashes of the question and the answer as written
-(they recognise a card whose key changed), and the key (`id:<id>` or
+content (fields, kind, tags, deck), a hash of the question and a sketch of the
+answer's words (they recognise a card whose key changed), and the key (`id:<id>` or
 `q:<normalized question>`; the rest of the line). See docs/updating.md.
 
 A GUID and a note id, once in the ledger, stay with their card for ever.
@@ -39,7 +39,7 @@ _VERSION_RE = re.compile(r"cardsmith-ledger (\S+)")
 _ROW_RE = re.compile(
     r"(?P<state>card|removed) (?P<changed>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (?P<nid>[1-9]\d{0,15}) "
     r"(?P<guid>[!-~]{1,64}) (?P<kind>[a-z]+) (?P<content>[0-9a-f]{16}) "
-    r"(?P<question>[0-9a-f]{8}) (?P<answer>[0-9a-f]{8}) (?P<key>(?:id|q):\S.*)"
+    r"(?P<question>[0-9a-f]{8}) (?P<answer>[0-9a-f]{32}) (?P<key>(?:id|q):\S.*)"
 )
 _CONFLICT_RE = re.compile(r"(<{7}|={7}|>{7}|\|{7})( |$)")
 
@@ -129,6 +129,35 @@ def content_hash(kind: str, deck: str, fields: Sequence[str], tags: Sequence[str
 def text_hash(text: str) -> str:
     """A short hash of text with whitespace runs collapsed and case ignored."""
     return short_hash(" ".join(text.split()).casefold(), size=8)
+
+
+SKETCH_SIZE = 16
+# A new card whose answer's sketch agrees with a removed card's in this share of places
+# has (nearly) the same answer: about 60 % of their distinct words in common.
+NEARLY = 0.6
+
+
+def answer_sketch(text: str) -> str:
+    """A b-bit MinHash of the answer's distinct words (case ignored): SKETCH_SIZE bytes,
+    each the low byte of the smallest of one hash function over the words. Two sketches
+    agree in a place with probability J + (1 - J) / 256, J the share of common words."""
+    words = set(re.findall(r"\w+", text.casefold()))
+    if not words:
+        return "ff" * SKETCH_SIZE
+    places = []
+    for place in range(SKETCH_SIZE):
+        smallest = min(
+            int.from_bytes(hashlib.sha256(f"{place}\x1f{word}".encode()).digest()[:8], "big")
+            for word in words
+        )
+        places.append(smallest & 0xFF)
+    return bytes(places).hex()
+
+
+def similarity(one: str, other: str) -> float:
+    """The share of places in which two answer sketches agree (1.0: the same words)."""
+    a, b = bytes.fromhex(one), bytes.fromhex(other)
+    return sum(x == y for x, y in zip(a, b, strict=True)) / SKETCH_SIZE
 
 
 def format_time(when: int) -> str:
@@ -369,7 +398,8 @@ def rename(
         twins = [
             r
             for r in removed
-            if (r.answer, r.kind, r.changed) == (entry.answer, entry.kind, entry.changed)
+            if (r.kind, r.changed) == (entry.kind, entry.changed)
+            and similarity(r.answer, entry.answer) >= NEARLY
         ]
         if len(twins) == 1:
             twin_of[key] = twins[0]
@@ -414,19 +444,29 @@ def _warn_reworded(
     path: Path,
     report: Report,
 ) -> None:
-    """A new card without an id whose answer is a removed card's: probably a rewording."""
+    """A new card without an id whose answer is (nearly) a removed card's: probably a
+    rewording."""
     new_keys = {e.key for e in added}
     for card in cards:
         if card.explicit_id or card.key not in new_keys:
             continue
-        twins = [e for e in removed if e.answer == card.answer and e.kind == card.kind]
+        twins = sorted(
+            (
+                (similarity(e.answer, card.answer), e.key)
+                for e in removed
+                if e.kind == card.kind and similarity(e.answer, card.answer) >= NEARLY
+            ),
+            reverse=True,
+        )
         if not twins:
             continue
-        old = twins[0].key.removeprefix("q:").removeprefix("id:")
+        share, key = twins[0]
+        old = key.removeprefix("q:").removeprefix("id:")
+        same = "the same answer" if share == 1 else "nearly the same answer"
         report.warning(
             card.path,
             card.line,
-            f'reworded question? the card "{old}" with the same answer leaves the deck, and '
+            f'reworded question? the card "{old}" with {same} leaves the deck, and '
             "Anki will treat this one as a new card, so learners lose its review history. "
             "To keep it, run `cardsmith ids --write` before the next release: this card "
             "then gets an id and the old card's identity",

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from cardsmith import kinds
 from cardsmith.apkg import NoteSpec, note_guid
-from cardsmith.ledger import CardFacts, content_hash, text_hash
+from cardsmith.ledger import CardFacts, answer_sketch, content_hash, text_hash
 from cardsmith.model import Deck, DeckConfig, TopicFile
 from cardsmith.render import RenderedCard
 from cardsmith.render_all import RenderedDeck
@@ -147,7 +147,7 @@ def card_facts(rendered: RenderedDeck) -> list[CardFacts]:
             kind=c.kind.name,
             content=content_hash(c.kind.name, c.deck, c.fields, c.tags),
             question=text_hash(c.card.card.question),
-            answer=text_hash(c.card.card.answer),
+            answer=answer_sketch(c.card.card.answer),
             explicit_id=c.card.card.explicit_id is not None,
             path=c.card.card.path,
             line=c.card.card.line,
