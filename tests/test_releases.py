@@ -249,7 +249,10 @@ LONG_GAMMA = "Gamma is the third letter of the Greek alphabet, written as a smal
     ("answer", "warned"),
     [
         (LONG_GAMMA, "with the same answer leaves the deck"),
-        ("Gamma: the third letter of the Greek alphabet, written as a small g.", "with nearly the same"),
+        (
+            "Gamma: the third letter of the Greek alphabet, written as a small g.",
+            "with nearly the same",
+        ),
         ("C is a programming language from Bell Labs.", None),
     ],
     ids=["same-answer", "nearly-the-same", "another-answer"],
