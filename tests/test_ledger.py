@@ -219,3 +219,25 @@ def test_note_ids_are_unique_across_decks_built_together_and_kept_by_anki(
         assert sorted(n.note_id for n in col.notes()) == sorted(ids)
     finally:
         col.close()
+
+
+@pytest.mark.parametrize(
+    ("damage", "fragment"),
+    [
+        (lambda line: line.replace(" basic ", " basik "), "malformed ledger line"),
+        (lambda line: line.replace("id:first", "id:fi\x1b[31mrst"), "malformed ledger line"),
+        (lambda line: line.replace("2023-11-14T22:13:20Z", "2023-13-14T22:13:20Z"), "malformed"),
+    ],
+    ids=["unknown-kind", "control-character", "impossible-date"],
+)
+def test_a_hand_edited_field_is_refused(
+    damage: Callable[[str], str], fragment: str, deck: Path, cli: Callable[..., object]
+) -> None:
+    ledger = deck / "deck.lock"
+    lines = ledger.read_text().split("\n")
+    lines[4] = damage(lines[4])
+    ledger.write_text("\n".join(lines))
+    result = cli("check", deck)
+    assert result.exit_code == 1
+    assert f"{ledger}:5: error: {fragment}" in result.stderr  # type: ignore[attr-defined]
+    assert "\x1b" not in result.stderr  # type: ignore[attr-defined]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cardsmith import kinds
 from cardsmith.diagnostics import Report
 
 LEDGER_NAME = "deck.lock"
@@ -39,7 +40,8 @@ _VERSION_RE = re.compile(r"cardsmith-ledger (\S+)")
 _ROW_RE = re.compile(
     r"(?P<state>card|removed) (?P<changed>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (?P<nid>[1-9]\d{0,15}) "
     r"(?P<guid>[!-~]{1,64}) (?P<kind>[a-z]+) (?P<content>[0-9a-f]{16}) "
-    r"(?P<question>[0-9a-f]{8}) (?P<answer>[0-9a-f]{32}) (?P<key>(?:id|q):\S.*)"
+    r"(?P<question>[0-9a-f]{8}) (?P<answer>[0-9a-f]{32}) "
+    r"(?P<key>(?:id|q):[^\x00-\x20\x7f][^\x00-\x1f\x7f]*)"
 )
 _CONFLICT_RE = re.compile(r"(<{7}|={7}|>{7}|\|{7})( |$)")
 
@@ -235,14 +237,18 @@ def read(path: Path, report: Report) -> Ledger:
         first_guid = guids.setdefault(entry.guid, number)
         if first_guid != number:
             report.error(
-                path, number, f"duplicate GUID {entry.guid} (also on line {first_guid}); {_RESTORE}"
+                path,
+                number,
+                f"duplicate GUID {entry.guid} (also on line {first_guid}): keep one of the "
+                f"two lines, or {_RESTORE}",
             )
         first_id = note_ids.setdefault(entry.note_id, number)
         if first_id != number:
             report.error(
                 path,
                 number,
-                f"duplicate note id {entry.note_id} (also on line {first_id}); {_RESTORE}",
+                f"duplicate note id {entry.note_id} (also on line {first_id}): keep one of the "
+                f"two lines, or {_RESTORE}",
             )
         if not entry.removed:
             first = keys.setdefault(entry.key, number)
@@ -261,7 +267,7 @@ _RESTORE = "restore it from version control (git checkout -- <ledger>) rather th
 
 def _parse_row(line: str) -> Entry | None:
     match = _ROW_RE.fullmatch(line)
-    if match is None:
+    if match is None or match["kind"] not in kinds.BY_NAME:
         return None
     try:
         changed = _parse_time(match["changed"])
