@@ -19,8 +19,10 @@ A GUID and a note id, once in the ledger, stay with their card for ever.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -76,7 +78,7 @@ class CardFacts:
     kind: str
     content: str
     question: str
-    answer: str
+    answer: str  # the answer as written (its sketch is made only when needed)
     explicit_id: bool
     path: Path
     line: int
@@ -103,7 +105,7 @@ class Update:
     changed: tuple[Entry, ...]
     newly_removed: tuple[Entry, ...]
 
-    @property
+    @functools.cached_property
     def text(self) -> str:
         return render(self.entries)
 
@@ -141,19 +143,17 @@ NEARLY = 0.6
 
 def answer_sketch(text: str) -> str:
     """A b-bit MinHash of the answer's distinct words (case ignored): SKETCH_SIZE bytes,
-    each the low byte of the smallest of one hash function over the words. Two sketches
-    agree in a place with probability J + (1 - J) / 256, J the share of common words."""
+    each the low byte of the smallest of one hash function over the words (the 16 hash
+    functions are the 16 four-byte parts of a word's SHA-512). Two sketches agree in a
+    place with probability J + (1 - J) / 256, J the share of words the answers share."""
     words = set(re.findall(r"\w+", text.casefold()))
     if not words:
         return "ff" * SKETCH_SIZE
-    places = []
-    for place in range(SKETCH_SIZE):
-        smallest = min(
-            int.from_bytes(hashlib.sha256(f"{place}\x1f{word}".encode()).digest()[:8], "big")
-            for word in words
-        )
-        places.append(smallest & 0xFF)
-    return bytes(places).hex()
+    values = [_PARTS.unpack(hashlib.sha512(word.encode()).digest()) for word in words]
+    return bytes(min(place) & 0xFF for place in zip(*values, strict=True)).hex()
+
+
+_PARTS = struct.Struct(f">{SKETCH_SIZE}I")
 
 
 def similarity(one: str, other: str) -> float:
@@ -167,7 +167,7 @@ def format_time(when: int) -> str:
 
 
 def _parse_time(text: str) -> int:
-    return int(datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
+    return int(datetime.fromisoformat(text).timestamp())  # the `Z` form (Python 3.11+)
 
 
 def render(entries: Iterable[Entry]) -> str:
@@ -316,20 +316,18 @@ def update(
         old = active.get(card.key)
         if old is not None and old.kind == card.kind:
             matched[card.key] = old
-    left = {e.guid: e for e in active.values() if e.guid not in {m.guid for m in matched.values()}}
-
-    def unique(candidates: list[Entry]) -> Entry | None:
-        return candidates[0] if len(candidates) == 1 else None
-
+    taken = {m.guid for m in matched.values()}
+    left = {e.guid: e for e in active.values() if e.guid not in taken}
+    by_question: dict[tuple[str, str], list[Entry]] = {}
+    for entry in left.values():
+        by_question.setdefault((entry.question, entry.kind), []).append(entry)
     for card in cards:
         if card.key in matched:
             continue
-        same_question = unique(
-            [e for e in left.values() if e.question == card.question and e.kind == card.kind]
-        )
-        if same_question is not None:
-            matched[card.key] = same_question
-            del left[same_question.guid]
+        candidates = [e for e in by_question.get((card.question, card.kind), []) if e.guid in left]
+        if len(candidates) == 1:
+            matched[card.key] = candidates[0]
+            del left[candidates[0].guid]
             continue
         back = removed_by_key.get(card.key)
         if back is not None and back.kind == card.kind:
@@ -342,12 +340,15 @@ def update(
     changed: list[Entry] = []
     for card in cards:
         old = matched.get(card.key)
+        # The answer's sketch costs a little: an unchanged card keeps the one it has.
+        same = old is not None and old.content == card.content
+        sketch = old.answer if old is not None and same else answer_sketch(card.answer)
         if old is not None:
             stamp = old.changed
             if old.removed or old.content != card.content:
                 stamp = max(now, old.changed + 1)
             entry = Entry(card.key, old.guid, old.note_id, card.kind, card.content,
-                          card.question, card.answer, stamp)  # fmt: skip
+                          card.question, sketch, stamp)  # fmt: skip
             if stamp != old.changed:
                 changed.append(entry)
         else:
@@ -362,7 +363,7 @@ def update(
             used_guids.add(guid)
             used_ids.add(note_id)
             entry = Entry(card.key, guid, note_id, card.kind, card.content,
-                          card.question, card.answer, now)  # fmt: skip
+                          card.question, sketch, now)  # fmt: skip
             added.append(entry)
         current[card.key] = entry
     reused = {e.guid for e in current.values()}
@@ -452,15 +453,16 @@ def _warn_reworded(
 ) -> None:
     """A new card without an id whose answer is (nearly) a removed card's: probably a
     rewording."""
-    new_keys = {e.key for e in added}
+    sketches = {e.key: e.answer for e in added}
     for card in cards:
-        if card.explicit_id or card.key not in new_keys:
+        if card.explicit_id or card.key not in sketches:
             continue
+        sketch = sketches[card.key]
         twins = sorted(
             (
-                (similarity(e.answer, card.answer), e.key)
+                (similarity(e.answer, sketch), e.key)
                 for e in removed
-                if e.kind == card.kind and similarity(e.answer, card.answer) >= NEARLY
+                if e.kind == card.kind and similarity(e.answer, sketch) >= NEARLY
             ),
             reverse=True,
         )

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from cardsmith import kinds
 from cardsmith.apkg import NoteSpec, note_guid
-from cardsmith.ledger import CardFacts, answer_sketch, content_hash, text_hash
+from cardsmith.ledger import CardFacts, content_hash, text_hash
 from cardsmith.model import Deck, DeckConfig, TopicFile
 from cardsmith.render import RenderedCard
 from cardsmith.render_all import RenderedDeck
@@ -108,9 +108,24 @@ class _Content:
     tags: tuple[str, ...]
 
 
-def _contents(rendered: RenderedDeck) -> Iterator[_Content]:
+# The last decks' contents: the ledger stage and the package plan both read them.
+_MEMO: dict[int, tuple[RenderedDeck, list[_Content]]] = {}
+
+
+def _contents(rendered: RenderedDeck) -> list[_Content]:
     """Every note's content (no identity yet), in study order: level, topic (file-name
     order), card order."""
+    memo = _MEMO.get(id(rendered))
+    if memo is not None and memo[0] is rendered:
+        return memo[1]
+    if len(_MEMO) >= 8:
+        _MEMO.clear()
+    contents = list(_make_contents(rendered))
+    _MEMO[id(rendered)] = (rendered, contents)
+    return contents
+
+
+def _make_contents(rendered: RenderedDeck) -> Iterator[_Content]:
     deck = rendered.deck
     config = deck.config
     subdecks = subdeck_names(deck)
@@ -147,7 +162,7 @@ def card_facts(rendered: RenderedDeck) -> list[CardFacts]:
             kind=c.kind.name,
             content=content_hash(c.kind.name, c.deck, c.fields, c.tags),
             question=text_hash(c.card.card.question),
-            answer=answer_sketch(c.card.card.answer),
+            answer=c.card.card.answer,
             explicit_id=c.card.card.explicit_id is not None,
             path=c.card.card.path,
             line=c.card.card.line,
