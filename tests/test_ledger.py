@@ -241,3 +241,16 @@ def test_a_hand_edited_field_is_refused(
     assert result.exit_code == 1
     assert f"{ledger}:5: error: {fragment}" in result.stderr  # type: ignore[attr-defined]
     assert "\x1b" not in result.stderr  # type: ignore[attr-defined]
+
+
+def test_build_watch_does_not_rebuild_for_the_ledger_it_wrote(tmp_path: Path) -> None:
+    """The ledger is the build's own output: writing it must not trigger another build."""
+    import watchfiles
+
+    from cardsmith.watch import _source_filter
+
+    accept = _source_filter(tmp_path / "out")
+    modified = watchfiles.Change.modified
+    assert not accept(modified, str(tmp_path / "deck" / "deck.lock"))
+    assert accept(modified, str(tmp_path / "deck" / "t.md"))
+    assert accept(modified, str(tmp_path / "deck" / "deck.toml"))
