@@ -254,3 +254,22 @@ def test_build_watch_does_not_rebuild_for_the_ledger_it_wrote(tmp_path: Path) ->
     assert not accept(modified, str(tmp_path / "deck" / "deck.lock"))
     assert accept(modified, str(tmp_path / "deck" / "t.md"))
     assert accept(modified, str(tmp_path / "deck" / "deck.toml"))
+
+
+def test_ids_write_pairs_a_reworded_question_whose_answer_was_touched_up(
+    tree: Callable[[Tree], Path], cli: Callable[..., object], tmp_path: Path
+) -> None:
+    answer = "A list keeps its items in order and can change after it is made."
+    src = tree(
+        {"deck.toml": DECK["deck.toml"], "t.md": f"---\nlevel: basic\n---\n## Lists?\n\n{answer}\n"}
+    )
+    assert cli("build", src, "--out", tmp_path / "one").exit_code == 0  # type: ignore[attr-defined]
+    before = guids(tmp_path / "one")["Lists?"]
+    touched = answer.replace("can change", "may change")
+    (src / "t.md").write_text(f"---\nlevel: basic\n---\n## What is a list?\n\n{touched}\n")
+    result = cli("ids", src, "--write")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert "keeps the identity (and learners' history) of the reworded q:lists?" in result.stdout  # type: ignore[attr-defined]
+    assert cli("build", src, "--out", tmp_path / "two").exit_code == 0  # type: ignore[attr-defined]
+    assert guids(tmp_path / "two") == {"What is a list?": before}
+    assert "\nremoved " not in (src / "deck.lock").read_text()
