@@ -248,7 +248,7 @@ def test_shipped_deck_imports_into_anki_as_a_learner_sees_it(
     """The built deck in a real collection: every card in Deck::N. Level::Topic, rendered."""
     from .ankihelp import AnkiCollection
 
-    result = cli("build", CONTENT, "--out", tmp_path / "out")
+    result = cli("build", "--locked", CONTENT, "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     (deck,) = DECKS
     col = AnkiCollection(tmp_path / "anki" / "c.anki2")

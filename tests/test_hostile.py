@@ -82,12 +82,15 @@ def in_process(cli: Callable[..., object], *args: str | Path) -> Done:
 
 def snapshot(root: Path, leave_out: Path) -> dict[str, tuple[int, int]]:
     """Every path below root but leave_out, files with their size and modification time
-    (a folder's own time changes when --out is made in it)."""
+    (a folder's own time changes when --out is made in it). A deck's ledger (deck.lock
+    beside its deck.toml) is the one source file a build writes, by design: left out."""
     seen: dict[str, tuple[int, int]] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if Path(dirpath, d) != leave_out]
         for name in [*dirnames, *filenames]:
             path = Path(dirpath, name)
+            if name == "deck.lock" and (path.parent / "deck.toml").exists():
+                continue
             info = path.lstat()
             is_dir = path.is_dir() and not path.is_symlink()
             seen[str(path)] = (0, 0) if is_dir else (info.st_size, info.st_mtime_ns)

@@ -42,6 +42,9 @@ class NoteSpec:
     # Where the note's first new card stands in the deck's study order (Anki's "due" of a
     # new card); its other cards follow it.
     position: int = 0
+    # The note's id, fixed by the deck's ledger (0: numbered in package order). Anki keeps
+    # it on import, so removed cards can be found by `nid:` (docs/updating.md).
+    note_id: int = 0
 
 
 def note_guid(deck_key: str, card_key: str, kind: str = "basic") -> str:
@@ -83,7 +86,7 @@ def package_fingerprint(
     for note in notes:
         # U+001E/U+001F cannot occur in fields or tags (control characters are refused).
         parts = [note.guid, note.deck, note.kind, *note.fields, "\x1e", *note.tags,
-                 str(note.mod), str(note.position)]  # fmt: skip
+                 str(note.mod), str(note.position), str(note.note_id)]  # fmt: skip
         digest.update(("\x1f".join(parts) + "\x1e\x1e").encode())
     digest.update(kinds.note_type_digest().encode() + code_css.encode())
     digest.update(json.dumps([sorted(media), sorted(descriptions.items())]).encode())
@@ -160,7 +163,8 @@ def _write_collection(
     # Anki's importer as a default deck (collapsed, no description).
     names = sorted({parent for name in {n.deck for n in notes} | set(descriptions)
                     for parent in _ancestors(name)})  # fmt: skip
-    ids = itertools.count(timestamp * 1000)
+    fixed = {spec.note_id for spec in notes if spec.note_id}
+    ids = (n for n in itertools.count(timestamp * 1000) if n not in fixed)
     card_rows: list[tuple[Any, ...]] = []
     model_deck: dict[str, int] = {}
     by_deck: dict[str, list[NoteSpec]] = {name: [] for name in names}
@@ -174,7 +178,7 @@ def _write_collection(
             for spec in by_deck[name]:
                 model = models[spec.kind]
                 model_deck.setdefault(spec.kind, did)
-                nid = next(ids)
+                nid = spec.note_id or next(ids)
                 yield (nid, spec.guid, model.model_id, spec.mod, -1,
                        f" {' '.join(spec.tags)} ", "\x1f".join(spec.fields),
                        spec.fields[model.sort_field_index], 0, 0, "")  # fmt: skip

@@ -33,7 +33,7 @@ FORMAT = 3
 MAX_CACHE_FILE_BYTES = 1 << 30
 
 # Libraries whose versions shape a card's HTML or a package's bytes.
-OUTPUT_LIBRARIES = ("markdown", "pygments", "nh3", "genanki")
+OUTPUT_LIBRARIES = ("markdown", "pymdownx", "pygments", "nh3", "genanki")
 
 
 def package_files() -> list[Path]:

@@ -20,6 +20,8 @@ from cardsmith.options import BuildOptions
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from cardsmith import ledger
+
 # The library modules are imported inside the commands that use them: Markdown, Pygments,
 # genanki and the rest take a while to load, and `cardsmith --help` should answer at once.
 
@@ -73,6 +75,22 @@ AllowHtmlOpt = Annotated[
 def _print_report(report: Report) -> None:
     for item in report.sorted():
         typer.echo(str(item), err=True)
+
+
+def _print_ledgers(updates: list[ledger.Update]) -> None:
+    """What left each deck since its ledger was last written, and how learners find
+    every removed card in Anki."""
+    from cardsmith.ledger import removed_search
+
+    for update in updates:
+        if update.newly_removed:
+            keys = ", ".join(e.key for e in update.newly_removed)
+            typer.echo(f"removed since the last release ({update.path}): {keys}")
+        if update.removed:
+            typer.echo(
+                f"{_cards(len(update.removed))} removed over the deck's life; learners find "
+                f"them in Anki's browser with: {removed_search(update.removed)}"
+            )
 
 
 def _version(value: bool) -> None:
@@ -142,11 +160,16 @@ def _build_once(paths: list[Path], out: Path, options: BuildOptions) -> bool:
     finally:
         progress.close()
     _print_report(result.report)
+    _print_ledgers(result.ledgers)
     if result.cache_status in ("stale", "corrupt"):
         typer.echo(f"note: the build cache was {result.cache_status}; rendered everything anew")
     for output in result.outputs:
         verb = "wrote" if output.data is not None else "unchanged"
         typer.echo(f"{verb} {output.path} ({_count(output.notes, 'note')}, {_cards(output.cards)})")
+    for update in result.ledgers:
+        if update.stale:
+            counts = f"{len(update.added)} new, {len(update.changed)} changed"
+            typer.echo(f"ledger {update.path}: {counts}, {len(update.newly_removed)} removed")
     return True
 
 
@@ -181,10 +204,21 @@ def build(
             "--watch", help="After building, rebuild whenever a source changes (Ctrl-C stops)."
         ),
     ] = False,
+    locked: Annotated[
+        bool,
+        typer.Option(
+            "--locked",
+            help="Fail if a deck's ledger (deck.lock) is out of date instead of updating it "
+            "(for CI: build exactly what was committed).",
+        ),
+    ] = False,
 ) -> None:
-    """Check the decks, then write one .apkg with every level and one per level."""
+    """Check the decks, then write one .apkg with every level and one per level, and
+    update each deck's ledger (deck.lock)."""
     sources = paths or DEFAULT_PATHS
-    options = BuildOptions(strict=strict, allow_html=allow_html, jobs=jobs, use_cache=not no_cache)
+    options = BuildOptions(
+        strict=strict, allow_html=allow_html, jobs=jobs, use_cache=not no_cache, locked=locked
+    )
     ok = _build_once(sources, out, options)
     if not watch:
         if not ok:
@@ -205,13 +239,14 @@ def build(
 def check(
     paths: PathsArg = None, strict: StrictOpt = False, allow_html: AllowHtmlOpt = False
 ) -> None:
-    """Validate the decks without writing anything."""
-    from cardsmith.build import check as check_decks
+    """Validate the decks without writing anything; list cards removed since the ledger."""
+    from cardsmith.build import check_ledgers
     from cardsmith.kinds import kind_of
 
     options = BuildOptions(strict=strict, allow_html=allow_html)
-    rendered, report = check_decks(paths or DEFAULT_PATHS, options)
+    rendered, updates, report = check_ledgers(paths or DEFAULT_PATHS, options)
     _print_report(report)
+    _print_ledgers(updates)
     notes = sum(len(r.cards) for r in rendered)
     cards = sum(
         len(kind.card_ords(kind.make_fields(c.front, c.back, "")))
@@ -257,8 +292,12 @@ def ids(
         typer.Option("--write", help="Write the ids into the files (default: only list them)."),
     ] = False,
 ) -> None:
-    """Give every card without an explicit {#id} one made from its question."""
-    from cardsmith.ids import apply_ids, plan_ids
+    """Give every card without an explicit {#id} one made from its question.
+
+    With --write, each deck's ledger moves the card's identity (GUID) to its new id, so
+    learners' notes keep updating in place.
+    """
+    from cardsmith.ids import plan_ids, write_ids
     from cardsmith.load import load_or_raise
 
     decks, report = load_or_raise(paths or DEFAULT_PATHS)
@@ -267,12 +306,85 @@ def ids(
     for new in planned:
         typer.echo(f"{new.path}:{new.line}: {{#{new.card_id}}}")
     if write:
-        changed = apply_ids(planned)
+        changed, kept = write_ids(paths or DEFAULT_PATHS, planned)
+        for line in kept:
+            typer.echo(line)
         typer.echo(f"added {len(planned)} id(s) in {len(changed)} file(s)")
     elif planned:
         typer.echo(f"{len(planned)} card(s) without an id; run with --write to add them")
     else:
         typer.echo("every card has an id")
+
+
+@app.command("push")
+def push_command(
+    paths: PathsArg = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            "-p",
+            help="An Anki profile in Anki's data folder (default: the only one there).",
+        ),
+    ] = None,
+    collection: Annotated[
+        Path | None,
+        typer.Option("--collection", help="A collection.anki2 file, or a profile folder."),
+    ] = None,
+    base: Annotated[
+        Path | None,
+        typer.Option(
+            "--base",
+            file_okay=False,
+            help="Anki's data folder (default: ~/.local/share/Anki2, macOS ~/Library/"
+            "Application Support/Anki2, Windows %APPDATA%\\Anki2).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change and stop.")
+    ] = False,
+    delete_removed: Annotated[
+        bool,
+        typer.Option(
+            "--delete-removed",
+            help="Delete the notes of cards removed from the deck (default: suspend and tag "
+            "them cardsmith::removed).",
+        ),
+    ] = False,
+    strict: StrictOpt = False,
+    allow_html: AllowHtmlOpt = False,
+) -> None:
+    """Put the decks straight into a local Anki collection (Anki must be closed).
+
+    Shows what changes (new, updated, unchanged, removed), backs the collection up as
+    Anki does, imports as File > Import does (update if newer), then suspends and tags
+    the notes of removed cards.
+    """
+    from cardsmith.push import collection_path, push
+
+    target = collection_path(profile, collection, base)
+    options = BuildOptions(strict=strict, allow_html=allow_html)
+    result = push(paths or DEFAULT_PATHS, target, options, dry_run, delete_removed)
+    typer.echo(f"collection: {result.collection}")
+    change = result.change
+    for label, keys in (("new", change.new), ("updated", change.updated)):
+        for key in keys:
+            typer.echo(f"{label}: {key}")
+    for key in change.removed:
+        typer.echo(f"removed: {key}")
+    typer.echo(
+        f"{len(change.new)} new, {len(change.updated)} updated, "
+        f"{len(change.unchanged)} unchanged, {len(change.removed)} removed"
+    )
+    if result.dry_run:
+        typer.echo("dry run: nothing written")
+        return
+    backup = result.backup or "none needed (no change since the last backup)"
+    typer.echo(f"backup: {backup}")
+    counts = ", ".join(f"{count} {kind}" for kind, count in result.imported.items() if count)
+    typer.echo(f"imported: {counts or 'nothing'}")
+    if result.removed_action:
+        typer.echo(f"removed cards: {result.removed_action}")
 
 
 @app.command("verify")

@@ -1,4 +1,8 @@
-"""`cardsmith ids`: give every card without one an explicit, stable id."""
+"""`cardsmith ids`: give every card without one an explicit, stable id.
+
+Writing ids moves each card's ledger entry from its question to its id, so its GUID (and
+so every learner's note and review history) stays with it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cardsmith.errors import OutputError
+from cardsmith import ledger
 from cardsmith.model import Deck, slugify
-from cardsmith.output import write_atomic
+from cardsmith.options import BuildOptions, clock
+from cardsmith.output import write_all
 from cardsmith.parse import ATTRS_RE as _ATTRS_RE
 
 
@@ -39,11 +44,51 @@ def plan_ids(decks: list[Deck]) -> list[NewId]:
     return planned
 
 
-def apply_ids(planned: list[NewId]) -> list[Path]:
-    """Write the ids into the heading lines, changing nothing else; the files changed."""
+def write_ids(paths: list[Path], planned: list[NewId]) -> tuple[list[Path], list[str]]:
+    """Write the ids and, in the same all-or-nothing write, each deck's ledger with every
+    renamed card's entry (GUID, note id, change time) moved to its new id.
+
+    A deck without a ledger gets one first, recording the identities its cards had
+    before (from their questions), which is what learners already have. A card that the
+    ledger took for new when a card with the same answer left (a reworded question)
+    takes that card's identity (see ledger.rename). Returns the files changed and a
+    line for each identity kept that way.
+    """
+    from cardsmith.build import check, record  # the pipeline builds on this module's peers
+
+    now = clock()
+    rendered, report = check(paths)
+    updates = record(rendered, report, BuildOptions(), now)
+    new_ids = {(new.path, new.line): new.card_id for new in planned}
+    ledgers: list[tuple[Path, bytes]] = []
+    kept: list[str] = []
+    for deck, update in zip(rendered, updates, strict=True):
+        renamed = {}
+        where = {}
+        for _, card in deck.cards:
+            spot = (card.card.path, card.card.line)
+            if spot in new_ids:
+                renamed[card.card.key] = f"id:{new_ids[spot]}"
+                where[f"id:{new_ids[spot]}"] = f"{card.card.path}:{card.card.line}"
+        entries, adopted = ledger.rename(update, renamed, now)
+        kept += [
+            f"{where[new]}: keeps the identity (and learners' history) of the reworded {old}"
+            for new, old in sorted(adopted.items())
+        ]
+        text = ledger.render(entries)
+        if text != update.old_text:
+            ledgers.append((update.path, text.encode()))
+    edits = id_edits(planned)
+    write_all([*edits, *ledgers])
+    return [path for path, _ in edits], kept
+
+
+def id_edits(planned: list[NewId]) -> list[tuple[Path, bytes]]:
+    """Each file's new bytes with the ids in its heading lines, nothing else changed."""
     by_file: dict[Path, list[NewId]] = {}
     for new in planned:
         by_file.setdefault(new.path, []).append(new)
+    edits = []
     for path, items in by_file.items():
         data = path.read_bytes()
         bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
@@ -52,11 +97,8 @@ def apply_ids(planned: list[NewId]) -> list[Path]:
         for item in items:
             index = 2 * (item.line - 1)
             parts[index] = with_id(parts[index], item.card_id)
-        try:
-            write_atomic(path, (bom + "".join(parts)).encode("utf-8"))
-        except OSError as error:
-            raise OutputError.from_os_error(error, path) from None
-    return list(by_file)
+        edits.append((path, (bom + "".join(parts)).encode("utf-8")))
+    return edits
 
 
 def with_id(heading: str, card_id: str) -> str:

@@ -1,19 +1,21 @@
 """Note metadata: what each rendered card becomes in Anki besides its HTML.
 
-Its GUID, note type (via its kind), subdeck, tags, Source field, modification time and
-its place in the study order. Pure functions of the parsed and rendered deck.
+Its note type (via its kind), subdeck, tags, Source field and its place in the study
+order: pure functions of the parsed and rendered deck. Its GUID, note id and
+modification time come from the deck's ledger (ledger.py), through `Identity`.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from cardsmith import kinds
 from cardsmith.apkg import NoteSpec, note_guid
+from cardsmith.ledger import CardFacts, content_hash, text_hash
 from cardsmith.model import Deck, DeckConfig, TopicFile
-from cardsmith.options import source_date_epoch
 from cardsmith.render import RenderedCard
 from cardsmith.render_all import RenderedDeck
 
@@ -27,15 +29,19 @@ class PlannedNote:
     media: tuple[str, ...]  # packaged media names
 
 
-def note_mod(deck: Deck, topic_file: TopicFile) -> int:
-    """A note's modification time: its sources' newest mtime, clamped to SOURCE_DATE_EPOCH.
+@dataclass(frozen=True)
+class Identity:
+    """What the ledger says of a card: its GUID, note id and modification time.
 
-    Anki applies an update only when the incoming note is newer, so an edited file must
-    give its notes a newer time; untouched files keep theirs.
+    The modification time is the card's changed-at: Anki applies an update only when the
+    incoming note is newer, so a changed card carries a newer time and an unchanged card
+    keeps its own, whatever the clock or SOURCE_DATE_EPOCH of the build (capping it by
+    SOURCE_DATE_EPOCH would re-stamp unchanged cards whose time lies after the epoch).
     """
-    mod = int(max(topic_file.mtime, deck.mtime))
-    epoch = source_date_epoch()
-    return min(mod, epoch) if epoch is not None else mod
+
+    guid: str
+    note_id: int
+    mod: int
 
 
 def note_tags(config: DeckConfig, topic_file: TopicFile) -> tuple[str, ...]:
@@ -92,12 +98,34 @@ def source_field(config: DeckConfig, topic_file: TopicFile, card: RenderedCard) 
     return f'<a href="{html.escape(url)}">{text}</a>'
 
 
-def plan_notes(rendered: RenderedDeck) -> list[PlannedNote]:
-    """Every note of a deck, in study order: level, topic (file-name order), card order.
+@dataclass(frozen=True)
+class _Content:
+    topic_file: TopicFile
+    card: RenderedCard
+    kind: kinds.CardKind
+    deck: str
+    fields: tuple[str, ...]
+    tags: tuple[str, ...]
 
-    Each note's position is its first new card's place in that order, so Anki serves
-    new cards as the author ordered them.
-    """
+
+# The last decks' contents: the ledger stage and the package plan both read them.
+_MEMO: dict[int, tuple[RenderedDeck, list[_Content]]] = {}
+
+
+def _contents(rendered: RenderedDeck) -> list[_Content]:
+    """Every note's content (no identity yet), in study order: level, topic (file-name
+    order), card order."""
+    memo = _MEMO.get(id(rendered))
+    if memo is not None and memo[0] is rendered:
+        return memo[1]
+    if len(_MEMO) >= 8:
+        _MEMO.clear()
+    contents = list(_make_contents(rendered))
+    _MEMO[id(rendered)] = (rendered, contents)
+    return contents
+
+
+def _make_contents(rendered: RenderedDeck) -> Iterator[_Content]:
     deck = rendered.deck
     config = deck.config
     subdecks = subdeck_names(deck)
@@ -105,7 +133,6 @@ def plan_notes(rendered: RenderedDeck) -> list[PlannedNote]:
     files = {
         f.path: n for n, f in enumerate(sorted(deck.files, key=lambda f: _relative(config, f)))
     }
-    mods = {f.path: note_mod(deck, f) for f in deck.files}
     ordered = sorted(
         enumerate(rendered.cards),
         key=lambda item: (
@@ -115,19 +142,70 @@ def plan_notes(rendered: RenderedDeck) -> list[PlannedNote]:
             item[0],
         ),
     )
-    notes = []
-    for position, (_, (topic_file, card)) in enumerate(ordered):
+    for _, (topic_file, card) in ordered:
         kind = kinds.kind_of(card.card)
-        spec = NoteSpec(
-            guid=note_guid(config.key, card.card.key, kind.name),
-            deck=subdecks[(topic_file.level, topic_file.topic)],
-            kind=kind.name,
-            fields=kind.make_fields(card.front, card.back, source_field(config, topic_file, card)),
-            tags=note_tags(config, topic_file),
-            mod=mods[topic_file.path],
-            position=position,
+        yield _Content(
+            topic_file,
+            card,
+            kind,
+            subdecks[(topic_file.level, topic_file.topic)],
+            kind.make_fields(card.front, card.back, source_field(config, topic_file, card)),
+            note_tags(config, topic_file),
         )
-        notes.append(PlannedNote(topic_file.level, spec, tuple(name for name, _ in card.media)))
+
+
+def card_facts(rendered: RenderedDeck) -> list[CardFacts]:
+    """What the ledger records of each card: its key and hashes of what it puts into Anki."""
+    return [
+        CardFacts(
+            key=c.card.card.key,
+            kind=c.kind.name,
+            content=content_hash(c.kind.name, c.deck, c.fields, c.tags),
+            question=text_hash(c.card.card.question),
+            answer=c.card.card.answer,
+            explicit_id=c.card.card.explicit_id is not None,
+            path=c.card.card.path,
+            line=c.card.card.line,
+        )
+        for c in _contents(rendered)
+    ]
+
+
+def unrecorded_identity(config: DeckConfig, key: str, kind: str) -> Identity:
+    """The identity of a card outside any ledger (previews): its GUID from its key."""
+    return Identity(note_guid(config.key, key, kind), 0, kinds.NOTE_TYPE_EPOCH)
+
+
+def plan_notes(
+    rendered: RenderedDeck, identities: Mapping[str, Identity] | None = None
+) -> list[PlannedNote]:
+    """Every note of a deck, in study order: level, topic (file-name order), card order.
+
+    Each note's position is its first new card's place in that order, so Anki serves
+    new cards as the author ordered them. identities: card key -> its ledger identity
+    (None: GUIDs from the keys, for a preview).
+    """
+    config = rendered.deck.config
+    notes = []
+    for position, content in enumerate(_contents(rendered)):
+        key = content.card.card.key
+        identity = (
+            identities[key]
+            if identities is not None
+            else unrecorded_identity(config, key, content.kind.name)
+        )
+        spec = NoteSpec(
+            guid=identity.guid,
+            deck=content.deck,
+            kind=content.kind.name,
+            fields=content.fields,
+            tags=content.tags,
+            mod=identity.mod,
+            position=position,
+            note_id=identity.note_id,
+        )
+        media = tuple(name for name, _ in content.card.media)
+        notes.append(PlannedNote(content.topic_file.level, spec, media))
     return notes
 
 

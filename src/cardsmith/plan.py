@@ -6,13 +6,14 @@ File names come from slugs, never from raw names, and must be distinct across de
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from cardsmith.apkg import NoteSpec
 from cardsmith.diagnostics import Report
 from cardsmith.model import slugify
-from cardsmith.notes import plan_notes
+from cardsmith.notes import Identity, plan_notes
 from cardsmith.render_all import RenderedDeck
 
 
@@ -28,10 +29,15 @@ class PackagePlan:
     everything: bool  # the all-levels package (False: one level's)
 
 
-def plan_deck(rendered: RenderedDeck) -> list[PackagePlan]:
-    """The all-levels package and one package per level with cards."""
+def plan_deck(
+    rendered: RenderedDeck, identities: Mapping[str, Identity] | None = None
+) -> list[PackagePlan]:
+    """The all-levels package and one package per level with cards.
+
+    identities: card key -> GUID, note id and time from the deck's ledger (None: a preview).
+    """
     config = rendered.deck.config
-    notes = plan_notes(rendered)
+    notes = plan_notes(rendered, identities)
     descriptions = ((config.name, rendered.description),)
 
     def make(
@@ -49,12 +55,20 @@ def plan_deck(rendered: RenderedDeck) -> list[PackagePlan]:
     return plans
 
 
-def plan_packages(rendered: list[RenderedDeck], report: Report) -> list[PackagePlan]:
-    """Every deck's packages; two decks whose file names clash are an error, not a loss."""
+def plan_packages(
+    rendered: list[RenderedDeck],
+    report: Report,
+    identities: Mapping[Path, Mapping[str, Identity]] | None = None,
+) -> list[PackagePlan]:
+    """Every deck's packages; two decks whose file names clash are an error, not a loss.
+
+    identities: per deck.toml path, each card's identity from the deck's ledger.
+    """
     plans: list[PackagePlan] = []
     owners: dict[str, RenderedDeck] = {}
     for deck in rendered:
-        for plan in plan_deck(deck):
+        chosen = None if identities is None else identities[deck.deck.config.toml_path]
+        for plan in plan_deck(deck, chosen):
             key = plan.filename.casefold()  # case-insensitive disks (macOS, Windows) too
             first = owners.setdefault(key, deck)
             if first is not deck:

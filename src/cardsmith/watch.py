@@ -8,9 +8,12 @@ from threading import Event
 
 import watchfiles
 
+from cardsmith.ledger import LEDGER_NAME
+
 
 def _source_filter(out_dir: Path) -> Callable[[watchfiles.Change, str], bool]:
-    """Changes that can change a deck: not our own output, not hidden or editor files."""
+    """Changes that can change a deck: not our own output (packages, ledgers), not hidden
+    or editor files."""
     default = watchfiles.DefaultFilter()
     out = out_dir.resolve()
 
@@ -18,7 +21,8 @@ def _source_filter(out_dir: Path) -> Callable[[watchfiles.Change, str], bool]:
         where = Path(path).resolve()
         if where == out or out in where.parents:
             return False
-        return default(change, path) and not Path(path).name.startswith(".")
+        name = Path(path).name
+        return default(change, path) and not name.startswith(".") and name != LEDGER_NAME
 
     return accept
 
