@@ -99,6 +99,7 @@ def normalize_blocks(text: str) -> str:
     after_blank = False
     ended_quote = -1  # the depth of a quote that a blank line just ended
     table = -1  # the first output line of the table being read
+    header_only: _Item | None = None  # the item whose table has only a header so far
     closed_fence = -1  # the output length just after the last closing fence
     lines = text.split("\n")
     for index, raw in enumerate(lines):
@@ -133,6 +134,11 @@ def normalize_blocks(text: str) -> str:
                     break
                 rest = rest[container.width :]
             matched += 1
+
+        if header_only is not None:
+            if rest.strip() and (matched < len(stack) or _starts_block(rest)):
+                header_only.owner.loose = True
+            header_only = None
 
         if fence is not None:
             if matched == len(stack):
@@ -172,6 +178,12 @@ def normalize_blocks(text: str) -> str:
             for depth in [d for d in lists if d > matched]:
                 del lists[depth]
         continued = stack[-1] if stack else None
+        if after_blank and not blank:
+            _blanked(stack)  # Python-Markdown puts <p> in items a blank line runs through
+
+        if closed_fence == len(out) and not blank:
+            out.append(_blank(stack))  # what follows a fence is a new block
+            _blanked(stack)
 
         # New containers on this line.
         opened: list[str] = []
@@ -268,7 +280,7 @@ def normalize_blocks(text: str) -> str:
         if open_fence is not None and not (
             open_fence["fence"][0] == "`" and "`" in open_fence["info"]
         ):
-            if paragraph is not None or closed_fence == len(out):
+            if paragraph is not None:
                 out.append(_blank(stack))  # else Python-Markdown keeps it in the paragraph
                 _blanked(stack)
             fence = _Fence(len(stack), open_fence["fence"], len(open_fence["indent"]))
@@ -284,6 +296,9 @@ def normalize_blocks(text: str) -> str:
             and "|" in out[-1]
             and _TABLE_DELIMITER_RE.fullmatch(rest.strip()) is not None
         )
+        if starts_table and stack and isinstance(stack[-1], _Item):
+            # cmark-gfm makes the list loose if a block follows a table of only a header.
+            header_only = stack[-1]
         if starts_table and paragraph is not None and paragraph[2] >= 2:
             out.insert(len(out) - 1, _blank(stack))  # the table's header row ends the paragraph
             _blanked(stack)
@@ -300,9 +315,6 @@ def normalize_blocks(text: str) -> str:
             # GitHub reads the Markdown after the opening tag's HTML block ends.
             rest = rest[: html_open.end() - 1] + ' markdown="1"' + rest[html_open.end() - 1 :]
 
-        if closed_fence == len(out):
-            out.append(_blank(stack))  # text right after a fence is a new paragraph
-            _blanked(stack)
         out.append(prefix + rest)
         if _BREAK_RE.match(rest) or _HEADING_RE.match(rest):
             paragraph = None
