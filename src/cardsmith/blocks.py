@@ -9,8 +9,17 @@ loose (items in paragraphs) when a blank line separates its items or the blocks 
 `normalize_blocks` walks the lines once, tracking block quotes, list items and fences as
 CommonMark does, and writes each line back with the prefix Python-Markdown expects: `> `
 per quote, 4 spaces per list item, a canonical marker on an item's first line, blank lines
-where a block interrupts a paragraph, a closing fence where a container or the card ends an
-open one, and blank lines between the items of a loose list. Text itself is never changed.
+where a block interrupts a paragraph or Python-Markdown would run two blocks together, a
+closing fence where a container or the card ends an open one, a fence's info reduced to its
+language, `markdown="1"` on a `<details>` or `<div>` whose HTML block a blank line ends
+(GitHub renders the Markdown after it), and blank lines between the items of a loose list.
+Where Python-Markdown cannot be told in text, two markers ask the renderer's tree step for
+help: SEPARATOR (a paragraph to drop, keeping apart two lists or quotes Python-Markdown would
+join) and TIGHT (a tight list whose items lost their <p> to added blank lines). The words
+of the text are never changed.
+
+Fences are read with parse.FENCE_RE, the one fence definition the card splitter uses too;
+pymdownx.superfences then finds the fences in the normalized text and highlights them.
 """
 
 from __future__ import annotations
