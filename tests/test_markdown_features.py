@@ -175,6 +175,8 @@ WORST_CASES: list[tuple[str, Callable[[], object]]] = [
     ("html open", lambda: blocks._HTML_OPEN_RE.match("<div " * N)),
     ("plain question", lambda: render._PLAIN_RE.match("a " * N + "www")),
     ("embed", lambda: list(re.finditer(render._EMBED_RE, "![[a.b" * N))),
+    ("strike", lambda: list(re.finditer(render._STRIKE_RE, "~a" + " ~a" * N, re.DOTALL))),
+    ("highlight", lambda: list(re.finditer(render._HIGHLIGHT_RE, "==a" + " ==a" * N, re.DOTALL))),
     ("math commands", lambda: render.unsafe_math("\\href{" * N)),
     ("math commands in code", lambda: render.unsafe_math("<code>\\href" * N)),
     ("callout", lambda: render._CALLOUT_RE.match("> [!" + "a" * N)),

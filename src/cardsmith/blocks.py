@@ -9,8 +9,17 @@ loose (items in paragraphs) when a blank line separates its items or the blocks 
 `normalize_blocks` walks the lines once, tracking block quotes, list items and fences as
 CommonMark does, and writes each line back with the prefix Python-Markdown expects: `> `
 per quote, 4 spaces per list item, a canonical marker on an item's first line, blank lines
-where a block interrupts a paragraph, a closing fence where a container or the card ends an
-open one, and blank lines between the items of a loose list. Text itself is never changed.
+where a block interrupts a paragraph or Python-Markdown would run two blocks together, a
+closing fence where a container or the card ends an open one, a fence's info reduced to its
+language, `markdown="1"` on a `<details>` or `<div>` whose HTML block a blank line ends
+(GitHub renders the Markdown after it), and blank lines between the items of a loose list.
+Where Python-Markdown cannot be told in text, two markers ask the renderer's tree step for
+help: SEPARATOR (a paragraph to drop, keeping apart two lists or quotes Python-Markdown would
+join) and TIGHT (a tight list whose items lost their <p> to added blank lines). The words
+of the text are never changed.
+
+Fences are read with parse.FENCE_RE, the one fence definition the card splitter uses too;
+pymdownx.superfences then finds the fences in the normalized text and highlights them.
 """
 
 from __future__ import annotations
@@ -99,6 +108,7 @@ def normalize_blocks(text: str) -> str:
     after_blank = False
     ended_quote = -1  # the depth of a quote that a blank line just ended
     table = -1  # the first output line of the table being read
+    header_only: _Item | None = None  # the item whose table has only a header so far
     closed_fence = -1  # the output length just after the last closing fence
     lines = text.split("\n")
     for index, raw in enumerate(lines):
@@ -133,6 +143,11 @@ def normalize_blocks(text: str) -> str:
                     break
                 rest = rest[container.width :]
             matched += 1
+
+        if header_only is not None:
+            if rest.strip() and (matched < len(stack) or _starts_block(rest)):
+                header_only.owner.loose = True
+            header_only = None
 
         if fence is not None:
             if matched == len(stack):
@@ -172,6 +187,12 @@ def normalize_blocks(text: str) -> str:
             for depth in [d for d in lists if d > matched]:
                 del lists[depth]
         continued = stack[-1] if stack else None
+        if after_blank and not blank:
+            _blanked(stack)  # Python-Markdown puts <p> in items a blank line runs through
+
+        if closed_fence == len(out) and not blank:
+            out.append(_blank(stack))  # what follows a fence is a new block
+            _blanked(stack)
 
         # New containers on this line.
         opened: list[str] = []
@@ -268,7 +289,7 @@ def normalize_blocks(text: str) -> str:
         if open_fence is not None and not (
             open_fence["fence"][0] == "`" and "`" in open_fence["info"]
         ):
-            if paragraph is not None or closed_fence == len(out):
+            if paragraph is not None:
                 out.append(_blank(stack))  # else Python-Markdown keeps it in the paragraph
                 _blanked(stack)
             fence = _Fence(len(stack), open_fence["fence"], len(open_fence["indent"]))
@@ -284,6 +305,9 @@ def normalize_blocks(text: str) -> str:
             and "|" in out[-1]
             and _TABLE_DELIMITER_RE.fullmatch(rest.strip()) is not None
         )
+        if starts_table and stack and isinstance(stack[-1], _Item):
+            # cmark-gfm makes the list loose if a block follows a table of only a header.
+            header_only = stack[-1]
         if starts_table and paragraph is not None and paragraph[2] >= 2:
             out.insert(len(out) - 1, _blank(stack))  # the table's header row ends the paragraph
             _blanked(stack)
@@ -300,9 +324,6 @@ def normalize_blocks(text: str) -> str:
             # GitHub reads the Markdown after the opening tag's HTML block ends.
             rest = rest[: html_open.end() - 1] + ' markdown="1"' + rest[html_open.end() - 1 :]
 
-        if closed_fence == len(out):
-            out.append(_blank(stack))  # text right after a fence is a new paragraph
-            _blanked(stack)
         out.append(prefix + rest)
         if _BREAK_RE.match(rest) or _HEADING_RE.match(rest):
             paragraph = None

@@ -19,7 +19,11 @@ import pygments
 import pymdownx.emoji
 from markdown.blockprocessors import BlockQuoteProcessor
 from markdown.extensions import Extension
-from markdown.inlinepatterns import InlineProcessor, SubstituteTagInlineProcessor
+from markdown.inlinepatterns import (
+    InlineProcessor,
+    SimpleTagInlineProcessor,
+    SubstituteTagInlineProcessor,
+)
 from markdown.preprocessors import Preprocessor
 from markdown.treeprocessors import Treeprocessor
 from pygments.formatters import HtmlFormatter
@@ -49,8 +53,6 @@ EXTENSIONS = [
     "md_in_html",
     "pymdownx.superfences",
     "pymdownx.betterem",
-    "pymdownx.tilde",
-    "pymdownx.mark",
     "pymdownx.tasklist",
     "pymdownx.magiclink",
     "pymdownx.saneheaders",
@@ -71,7 +73,6 @@ EXTENSION_CONFIGS: dict[str, dict[str, object]] = {
     "pymdownx.superfences": {
         "custom_fences": [{"name": "*", "class": CODE_CLASS, "format": _fence_format}]
     },
-    "pymdownx.tilde": {"subscript": False},
     "pymdownx.tasklist": {"custom_checkbox": False, "clickable_checkbox": False},
     "pymdownx.magiclink": {"hide_protocol": False},
     # GitHub's shortcodes, written as the Unicode character (no images, works offline).
@@ -102,6 +103,11 @@ _PLAIN_RE = re.compile(
     r"[^\\`*_\[\]<>&!$~{}@=|^\n\r]*\Z",
     re.IGNORECASE,
 )
+# ~~strike~~ or ~strike~ (the closing run as long as the opening one), ==highlight==; the
+# text may not start or end with a space, nor hold the marker character (which keeps the
+# search from each opener short: linear time on any input).
+_STRIKE_RE = r"(?<!~)(~~?)(?![~\s])([^~]+?)(?<!\s)\1(?!~)"
+_HIGHLIGHT_RE = r"(?<!=)(==)(?![=\s])([^=]+?)(?<!\s)==(?!=)"
 # Obsidian's embed: ![[file.png]] or ![[file.png|alt or width]].
 _EMBED_RE = r"!\[\[(?P<target>[^\[\]|\n]+\.[A-Za-z0-9]{1,5})(?:\|(?P<alt>[^\[\]\n]*))?\]\]"
 # A callout: GitHub's `> [!NOTE]`, or Obsidian's `> [!tip] Title` (with an optional +/-).
@@ -269,7 +275,9 @@ _INLINE_TRIGGERS: dict[str, tuple[str, ...]] = {
     "magic-mail": ("@",),
     "entity": ("&",),
     "emoji": (":",),
-    "delimiter": ("*", "_", "~", "="),
+    "delimiter": ("*", "_"),
+    "cardsmith-strike": ("~",),
+    "cardsmith-highlight": ("==",),
 }
 
 
@@ -482,6 +490,15 @@ class _CardsmithExtension(Extension):
         )
         md.treeprocessors.register(_QuickInlineProcessor(md), "inline", 20)
         md.inlinePatterns.register(_EmbedProcessor(_EMBED_RE, md), "cardsmith-embed", 175)
+        # GitHub's ~~strike~~ (or ~strike~) and Obsidian's ==highlight==: plain tag patterns.
+        # (pymdownx.tilde and .mark would do the same but rebuild betterem's delimiter
+        # regexes on load: 16 ms of every worker's and every rebuild's start.)
+        md.inlinePatterns.register(
+            SimpleTagInlineProcessor(_STRIKE_RE, "del"), "cardsmith-strike", 68
+        )
+        md.inlinePatterns.register(
+            SimpleTagInlineProcessor(_HIGHLIGHT_RE, "mark"), "cardsmith-highlight", 67
+        )
         md.treeprocessors.register(_TreeFixes(md, blocks), "cardsmith-fixes", 1)
         # Each of these steps walks every card's text or tree; most cards need few of them.
         steps: list[tuple[Any, str, Callable[[], bool]]] = [
