@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import struct
@@ -679,21 +680,61 @@ def test_links_to_folders_are_reported_not_followed(target: str, tmp_path: Path)
     assert done.seconds < 10
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
-@pytest.mark.parametrize("what", ["file", "folder"])
+def _as_a_user() -> list[str]:
+    """A command prefix under which permissions hold: none for a user; for root, setpriv
+    without the capabilities that let root read anything (skipped without setpriv)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("root reads files whatever their permissions, and setpriv is missing")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--"]
+
+
+@pytest.mark.parametrize("what", ["file", "folder", "image", "deck.toml"])
 def test_unreadable_files_and_folders_are_named(what: str, tmp_path: Path) -> None:
     root = deck(
         tmp_path / "src",
-        {"deck.toml": TOML, "a.md": FRONT + CARD, "sub/b.md": FRONT + "## B? {#b}\n\nB.\n"},
+        {
+            "deck.toml": TOML,
+            "a.md": f"{FRONT}{CARD}\n![p](pic.png)\n",
+            "pic.png": PIC,
+            "sub/b.md": FRONT + "## B? {#b}\n\nB.\n",
+        },
     )
-    target = root / "sub" / "b.md" if what == "file" else root / "sub"
+    target = {"file": root / "sub" / "b.md", "folder": root / "sub", "image": root / "pic.png"}.get(
+        what, root / "deck.toml"
+    )
     target.chmod(0)
     try:
-        done = run("check", root)
+        started = time.monotonic()
+        done = subprocess.run(
+            [
+                *_as_a_user(),
+                sys.executable,
+                "-m",
+                "cardsmith",
+                "build",
+                str(root),
+                "--out",
+                str(tmp_path / "out"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=BOUND,
+            check=False,
+        )
+        seconds = time.monotonic() - started
     finally:
         target.chmod(0o755)
-    assert done.code == 1
-    assert any(line.startswith(f"{target}:1: error: cannot read") for line in done.lines())
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and seconds < BOUND
+    errors = [line for line in done.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and "Permission denied" in errors[0], errors
+    shown = root / "a.md" if what == "image" else target
+    assert errors[0].startswith(f"{shown}:")
+    assert what != "image" or str(target) in errors[0]
+    assert not (tmp_path / "out").exists()
 
 
 # --- Tracebacks: a full disk, files that vanish ----------------------------------------
@@ -989,8 +1030,6 @@ def _cache_files(out: Path) -> tuple[Path, Path]:
 
 def _replace(path: Path, how: str, elsewhere: Path) -> None:
     if path.is_dir() and not path.is_symlink():
-        import shutil
-
         shutil.rmtree(path)
     else:
         path.unlink()

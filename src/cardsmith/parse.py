@@ -146,11 +146,12 @@ def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
         line = text.count("\n", 0, huge.start()) + 1 if huge else 1
         report.error(path, line, "invalid TOML: a number has more than 4,300 digits")
         return None
+    key_lines = _key_lines(text)
     problem = _config_problem(data)
     if problem:
-        report.error(path, 1, f"invalid deck.toml: {problem}")
+        line = _line_of_problem(data, key_lines, 1)
+        report.error(path, line, f"invalid deck.toml: {problem}")
         return None
-    key_lines = _key_lines(text)
 
     def line_of(key: str) -> int:
         return key_lines.get(key, 1)
@@ -395,9 +396,19 @@ def _load_yaml(path: Path, front: str, front_line: int, report: Report) -> Any:
         return False
     problem = _config_problem(loaded)
     if problem:
-        report.error(path, front_line, f"invalid YAML front matter: {problem}")
+        line = _line_of_problem(loaded, _key_lines(front, front_line), front_line)
+        report.error(path, line, f"invalid YAML front matter: {problem}")
         return False
     return loaded
+
+
+def _line_of_problem(data: object, key_lines: dict[str, int], default: int) -> int:
+    """The line of the first top-level key whose value (or name) has a problem."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if _config_problem(key) or _config_problem(value):
+                return key_lines.get(str(key), default)
+    return default
 
 
 def _deck_name_part(text: str) -> str:
