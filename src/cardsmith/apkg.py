@@ -57,21 +57,24 @@ BASE_CSS = """\
   font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif;
   font-size: 18px; line-height: 1.45; text-align: left;
   color: #1b1b1b; background: #ffffff;
-  margin: 0; padding: 12px 14px; overflow-wrap: anywhere;
+  margin: 0; padding: 12px 14px; overflow-wrap: break-word;
 }
 .card.nightMode, .card.night_mode, .nightMode .card, .night_mode .card {
-  color: #e6e6e6; background: #1c1c1e;
+  color: #e6e6e6; background: #2c2c2c;
 }
 .cs-front { font-weight: 600; }
 .cs-back > :first-child { margin-top: 0; }
-hr#answer { border: 0; border-top: 1px solid rgba(127, 127, 127, 0.45); margin: 0.8em 0; }
+hr#answer {
+  height: 0; background: none; border: 0; border-top: 1px solid rgba(127, 127, 127, 0.45);
+  margin: 0.8em 0;
+}
 code, pre, kbd {
   font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono",
     "DejaVu Sans Mono", monospace;
 }
 :not(pre) > code {
   font-size: 0.9em; padding: 0.05em 0.3em; border-radius: 4px;
-  background: rgba(127, 127, 127, 0.16); overflow-wrap: anywhere;
+  background: rgba(127, 127, 127, 0.16); overflow-wrap: break-word;
 }
 .highlight { text-align: left; border-radius: 6px; margin: 0.6em 0; max-width: 100%; }
 .highlight pre {
@@ -82,7 +85,8 @@ code, pre, kbd {
 .highlight pre code { background: transparent; padding: 0; font-size: inherit; }
 table { border-collapse: collapse; display: block; max-width: 100%; overflow-x: auto; }
 th, td { border: 1px solid rgba(127, 127, 127, 0.5); padding: 0.3em 0.5em;
-  text-align: left; vertical-align: top; }
+  text-align: left; vertical-align: top; overflow-wrap: normal; }
+th code, td code { overflow-wrap: normal; }
 blockquote {
   margin: 0.6em 0; padding-left: 0.8em; border-left: 3px solid rgba(127, 127, 127, 0.5);
 }
