@@ -45,7 +45,7 @@ clean:
 	rm -rf build
 
 # Photograph one card of the shipped deck, light and night, at phone width, for the README
-# (needs Debian's chromium and chromium-driver, as the browser tests do).
+# from the real Anki desktop reviewer (needs xvfb and the Qt libraries that .ci/run installs).
 .PHONY: screenshots
 screenshots: $(STAMP_TEST)
-	$(BIN)/python -m tests.browserhelp docs/img
+	$(BIN)/python -m tests.desktophelp docs/img

@@ -58,8 +58,9 @@ def missing() -> str | None:
 def virtual_screen(width: int = 1600, height: int = 2400) -> Iterator[str]:
     """An Xvfb server on a free display number; yields the DISPLAY value."""
     read, write = os.pipe()
+    size = f"{width}x{height}x24"
     server = subprocess.Popen(
-        [XVFB, "-displayfd", str(write), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+        [XVFB, "-displayfd", str(write), "-nolisten", "tcp", "-screen", "0", size],
         pass_fds=(write,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

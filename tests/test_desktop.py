@@ -267,9 +267,8 @@ def _summary(run: Run) -> str:
 
 def _overflows(side: dict[str, Any]) -> bool:
     o = side["overflow"]
-    return bool(
-        o["scrollWidth"] > o["clientWidth"] or o["bodyScrollWidth"] > o["clientWidth"] or o["sticking"]
-    )
+    wider = max(o["scrollWidth"], o["bodyScrollWidth"]) > o["clientWidth"]
+    return bool(wider or o["sticking"])
 
 
 def test_shipped_deck_summary_per_mode_and_width(

@@ -183,9 +183,7 @@ class Probe:
         # "Study Now" in the deck overview: the reviewer takes its first card from the queue.
         mw.moveToState("review")
         self.out["reviewer_first"] = mw.reviewer.card.id if mw.reviewer.card else None
-        self.passes = [
-            (mode, width) for mode in self.job["modes"] for width in self.job["widths"]
-        ]
+        self.passes = [(mode, width) for mode in self.job["modes"] for width in self.job["widths"]]
         QTimer.singleShot(0, self.guarded(self.next_pass))
 
     def next_pass(self) -> None:

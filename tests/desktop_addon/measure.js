@@ -234,7 +234,9 @@
       mathErrors: qa.querySelectorAll("mjx-merror, merror, [data-mjx-error]").length,
       rawMath: /\\\(|\\\[/.test(text),
       rule: rule(),
-      height: Math.ceil(document.documentElement.scrollHeight)
+      // The content's own height (the document's is never less than the window's).
+      height: Math.ceil(qa.getBoundingClientRect().bottom + window.scrollY +
+                        parseFloat(getComputedStyle(document.body).paddingBottom) + 16)
     };
   }
 
