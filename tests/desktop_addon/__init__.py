@@ -157,6 +157,7 @@ class Probe:
         note = card.note()
         return {
             "id": cid,
+            "note": card.nid,
             "deck": col.decks.name(card.did),
             "note_type": note.note_type()["name"],
             "ord": card.ord,
