@@ -1,6 +1,7 @@
 # Two commands set everything up on a machine with only python3 and make:
 #   make deck   build content/ into build/
-#   make test   ruff, mypy and pytest
+#   make test   ruff, mypy and pytest; pytest includes the desktop tests, which show every
+#               card in the real Anki app (aqt) on Xvfb (.ci/run installs the Debian packages)
 #   make bench  time cardsmith against markdown-anki-decks, write bench/results.md
 #               (options: make bench BENCH_ARGS="--sizes 5000 --runs 1"; see bench/run.py -h)
 PYTHON ?= python3

@@ -433,16 +433,28 @@ def _author_key(card: dict[str, Any], root: Path) -> tuple[int, str, int, int]:
 
 
 def test_the_whole_deck_tree_arrives_expanded_with_its_description(run: Run) -> None:
+    """Every deck of the tree is in the package: the top deck keeps deck.toml's description
+    (Markdown rendered, as Anki shows it on the deck overview) and no deck is collapsed."""
     decks = {d["name"]: d for d in run.data["decks"]}
-    top = decks[TOP]
+    ours = [name for name in decks if name.split("::")[0] == TOP]
+    levels = _levels(CONTENT)
+    level_decks = [f"{TOP}::{n}. {level.capitalize()}" for n, level in enumerate(levels, 1)]
+    assert [name for name in ours if name.count("::") == 1] == level_decks
+    topic_files = [p for level in levels for p in (CONTENT / level).glob("*.md")]
+    assert len(ours) == 1 + len(levels) + len(topic_files)
     description = tomllib.loads((CONTENT / "deck.toml").read_text(encoding="utf-8"))["description"]
-    assert visible(top["description"]) == " ".join(description.split())
-    ours = [d for d in run.data["decks"] if d["name"].split("::")[0] == TOP]
-    assert len(ours) == 1 + 3 + 10  # the top deck, three levels, ten topics
-    assert not [d["name"] for d in ours if d["collapsed"]]
-    # Markdown in deck.toml's description is rendered, as Anki shows it on the overview.
     kinds = decks[KINDS]["description"]
-    assert "<strong>every kind</strong>" in kinds and "<code>cardsmith</code>" in kinds
+    problems = {
+        "top deck description": visible(decks[TOP]["description"]) == " ".join(description.split()),
+        "description rendered from Markdown": "<strong>every kind</strong>" in kinds
+        and "<code>cardsmith</code>" in kinds,
+        "collapsed": [name for name in ours if decks[name]["collapsed"]],
+    }
+    assert problems == {
+        "top deck description": True,
+        "description rendered from Markdown": True,
+        "collapsed": [],
+    }
 
 
 def test_topics_are_listed_in_the_authors_order(run: Run) -> None:
