@@ -45,6 +45,11 @@ def _visible(markup: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", "", markup)).split())
 
 
+def _say(*words: object) -> None:
+    """A progress line in Anki's log, for a run that hangs or fails."""
+    print("cardsmith-probe:", *words, flush=True)
+
+
 class Probe:
     def __init__(self, job: dict[str, Any]) -> None:
         self.job = job
@@ -94,6 +99,7 @@ class Probe:
             if self.token is not token or self.pending is None:
                 return
             self.retries += 1
+            _say("no measurement after", WAIT_MS, "ms; showing the card again")
             if self.retries > 5:
                 self.finish("no measurement from the reviewer after 5 tries")
                 return
@@ -106,6 +112,7 @@ class Probe:
     # --- steps --------------------------------------------------------------------
 
     def start(self) -> None:
+        _say("importing", len(self.job["packages"]), "packages")
         col = mw.col
         presets = col._backend.get_import_anki_package_presets()
         self.out["import_options"] = _options_dict(presets)
@@ -182,6 +189,7 @@ class Probe:
         queued = col.sched.get_queued_cards(fetch_limit=10)
         self.out["study_now"] = [self.card_info(q.card.id) for q in queued.cards]
         # "Study Now" in the deck overview: the reviewer takes its first card from the queue.
+        _say("study now")
         mw.moveToState("review")
         self.out["reviewer_first"] = mw.reviewer.card.id if mw.reviewer.card else None
         self.passes = [(mode, width) for mode in self.job["modes"] for width in self.job["widths"]]
@@ -192,6 +200,7 @@ class Probe:
             self.screenshots()
             return
         self.mode, self.width = self.passes.pop(0)
+        _say("pass", self.mode, self.width)
         mw.set_theme(Theme.DARK if self.mode == "night" else Theme.LIGHT)
         mw.resize(self.width, self.job.get("height", 900))
         self.queue = list(self.cards)
@@ -253,6 +262,7 @@ class Probe:
             self.finish()
             return
         shot = shots.pop(0)
+        _say("screenshot", shot["mode"], shot["width"])
         shot["card"] = next(
             card["id"]
             for deck in self.out["cards"].values()
@@ -296,14 +306,28 @@ def _setup() -> None:
     probe = Probe(json.loads(Path(job_path).read_text(encoding="utf-8")))
     gui_hooks.webview_did_receive_js_message.append(probe.on_message)
 
+    started = False
+
+    def begin() -> None:
+        nonlocal started
+        if started:
+            return
+        started = True
+        _say("starting")
+        QTimer.singleShot(1000, probe.guarded(probe.start))
+
     def opened() -> None:
         Path(f"{probe.job['output']}.started").touch()
+        _say("profile open")
+        # Start once the main window has drawn the deck list (its own start-up work done),
+        # or after a few seconds if that was missed; a page reload after that is survived
+        # by showing the card again (Probe.measure).
         gui_hooks.deck_browser_did_render.append(rendered)
+        QTimer.singleShot(5000, begin)
 
     def rendered(*args: Any) -> None:
-        # Start once the main window has shown the deck list (its own start-up work done).
         gui_hooks.deck_browser_did_render.remove(rendered)
-        QTimer.singleShot(1000, probe.guarded(probe.start))
+        begin()
 
     gui_hooks.profile_did_open.append(opened)
 
