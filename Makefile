@@ -1,6 +1,7 @@
 # Two commands set everything up on a machine with only python3 and make:
 #   make deck   build content/ into build/
-#   make test   ruff, mypy and pytest (every test)
+#   make test   ruff, mypy and pytest (every test; pytest includes the desktop tests, which
+#               show every card in the real Anki app (aqt) on Xvfb; .ci/run installs its packages)
 #   make test-fast  ruff and the tests not marked slow, browser or desktop (the edit loop)
 #   make bench  time cardsmith against markdown-anki-decks, write bench/results.md
 #               (options: make bench BENCH_ARGS="--sizes 5000 --runs 1"; see bench/run.py -h)
@@ -52,7 +53,7 @@ clean:
 	rm -rf build
 
 # Photograph one card of the shipped deck, light and night, at phone width, for the README
-# (needs Debian's chromium and chromium-driver, as the browser tests do).
+# from the real Anki desktop reviewer (needs xvfb and the Qt libraries that .ci/run installs).
 .PHONY: screenshots
 screenshots: $(STAMP_TEST)
-	$(BIN)/python -m tests.browserhelp docs/img
+	$(BIN)/python -m tests.desktophelp docs/img

@@ -3,15 +3,12 @@
 Selenium drives Debian's own chromedriver, built from the same source package as the
 browser, so the two always match and nothing is downloaded at test time.
 
-Run as a script to refresh the README screenshots:
-    .venv/bin/python -m tests.browserhelp docs/img
+The README's screenshots come from the real Anki desktop app instead (tests/desktophelp.py).
 """
 
 from __future__ import annotations
 
-import base64
 import os
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +31,6 @@ CHROMIUM_FLAGS = (
     "--disable-dev-shm-usage",
     "--hide-scrollbars",
 )
-SCREENSHOT_CARD = "How can memoization speed up a recursive function?"
 
 
 def missing() -> str | None:
@@ -206,47 +202,3 @@ def tokens_of(page: str, found: list[dict[str, Any]]) -> list[Token]:
 def code_tokens(driver: Any, page: str) -> list[Token]:
     """The code tokens of the page loaded at the top level, with their contrast."""
     return tokens_of(page, driver.execute_script(MEASURE_JS + "return tokens(document, window);"))
-
-
-# --- Screenshots ------------------------------------------------------------------------
-
-
-def screenshot(driver: Any, url: str, path: Path, width: int = 390, scale: float = 2) -> None:
-    """A PNG of the whole page at a phone's width (its height follows the content)."""
-    set_viewport(driver, width, 800, scale)
-    driver.get(url)
-    # The body's own height: the document's scrollHeight is never less than the viewport's.
-    height = driver.execute_script("return Math.ceil(document.body.getBoundingClientRect().bottom)")
-    set_viewport(driver, width, min(int(height), 2000), scale)
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
-    path.write_bytes(base64.b64decode(shot["data"]))
-
-
-def write_readme_screenshots(out: Path) -> list[Path]:
-    """Build the shipped deck's preview and photograph one card, light and night."""
-    from cardsmith.preview import build_preview
-
-    root = Path(__file__).resolve().parent.parent
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        result = build_preview([root / "content"], Path(tmp) / "preview")
-        cards = result.preview.cards
-        number = next(n for n, c in enumerate(cards) if c.question_text == SCREENSHOT_CARD)
-        name = str(number + 1).zfill(max(4, len(str(len(cards)))))
-        written = []
-        with chromium() as driver:
-            for mode, suffix in (("light", ""), ("night", "-night")):
-                page = Path(tmp) / "preview" / "cards" / f"{name}-back{suffix}.html"
-                target = out / f"card-{mode}.png"
-                screenshot(driver, page.as_uri(), target)
-                written.append(target)
-    return written
-
-
-if __name__ == "__main__":
-    reason = missing()
-    if reason:
-        sys.exit(f"error: {reason}")
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/img")
-    for written in write_readme_screenshots(target):
-        print(f"wrote {written}")

@@ -25,8 +25,8 @@ from cardsmith.model import CLOZE_RE, Card
 # move forward whenever NOTE_TYPE_DIGEST changes, and never lie in the future: a future
 # time blocks every later fix until it has passed. tests/test_note_types.py enforces both
 # (the digest must match, and this time may not be later than the commit that sets it).
-NOTE_TYPE_EPOCH = 1_795_711_743  # 2026-11-26 16:49 UTC
-NOTE_TYPE_DIGEST = "508cf1d0328d96ad20492d19e701628a84b877f307a1fbb40781ff019ccab35b"
+NOTE_TYPE_EPOCH = 1_795_716_333  # 2026-11-26 18:05 UTC
+NOTE_TYPE_DIGEST = "8a04b48fe15370e361934ddf02e70030eaeabc2f25b12c6b063af88084561245"
 
 
 @dataclass(frozen=True)

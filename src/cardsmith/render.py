@@ -26,6 +26,7 @@ from markdown.inlinepatterns import (
 )
 from markdown.preprocessors import Preprocessor
 from markdown.treeprocessors import Treeprocessor
+from markdown.util import AtomicString
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import TextLexer, get_lexer_by_name
@@ -122,7 +123,7 @@ ALLOWED_TAGS = {
     "h3", "h4", "h5", "h6", "hr", "i", "img", "input", "ins", "kbd", "li", "mark", "ol", "p",
     "pre",
     "q", "rp", "rt", "ruby", "s", "samp", "small", "span", "strong", "sub", "summary", "sup",
-    "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "var",
+    "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "var", "wbr",
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {
     "*": {"class", "title", "lang", "dir"},
@@ -184,6 +185,26 @@ class MediaStore:
         name = media_name(data, suffix)
         self.files[name] = data
         return name
+
+
+class _CodeBreaks(Treeprocessor):
+    """Let long inline code wrap after `.`, `(`, `,` or `/` (with <wbr>), as a reader would
+    break it, instead of in the middle of a name when it runs past the line (on a phone)."""
+
+    LONG = 20
+    AFTER = re.compile(r"(?<=[.(,/])(?=[^\s.(,/)])")
+
+    def run(self, root: etree.Element) -> None:
+        for code in root.iter("code"):
+            text = code.text or ""
+            if len(code) or len(text) < self.LONG or " " in text:
+                continue
+            parts = self.AFTER.split(text)
+            if len(parts) < 2:
+                continue
+            code.text = AtomicString(parts[0])
+            for part in parts[1:]:
+                etree.SubElement(code, "wbr").tail = AtomicString(part)
 
 
 class _MediaRewriter(Treeprocessor):
@@ -516,6 +537,7 @@ class _CardsmithExtension(Extension):
                 idle = (lambda _: None) if registry is md.treeprocessors else (lambda same: same)
                 _only_when(registry[name], needed, idle)
         md.treeprocessors.register(_MediaRewriter(md, self.renderer), "cardsmith-media", 0)
+        md.treeprocessors.register(_CodeBreaks(md), "cardsmith-code-breaks", 0.1)
 
 
 def highlight_code(code: str, language: str) -> str:
