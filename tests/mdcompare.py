@@ -2,9 +2,10 @@
 
 The reference is cmark-gfm (GitHub's renderer, through cmarkgfm). Both sides are parsed
 into a tree and normalized so that only what a reader sees as structure counts: Pygments'
-token spans and wrapper, class and id names, `<s>` vs `<del>`, URL percent-encoding and
-whitespace that HTML collapses anyway are ignored; tags, nesting, text, link targets, image
-sources, list starts, table alignment and task-box states are compared.
+token spans and wrapper, `<wbr>` break hints, class and id names, `<s>` vs `<del>`, URL
+percent-encoding and whitespace that HTML collapses anyway are ignored; tags, nesting,
+text, link targets, image sources, list starts, table alignment and task-box states are
+compared.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ def _normalize(element: _Element, in_pre: bool) -> list[Node | str]:
             out.append(child)
             continue
         tag = RENAMED.get(child.tag, child.tag)
+        if tag == "wbr":
+            continue  # a line-break opportunity in long inline code: no text, no structure
         classes = dict(child.attrs).get("class", "").split()
         if tag == "div" and ("highlight" in classes or "codehilite" in classes):
             out.extend(_normalize(child, in_pre))  # Pygments' wrapper around <pre>
