@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from cardsmith.errors import OutputError
+from cardsmith.lifeline import alive
 
 TEMP_SUFFIX = ".cardsmith-tmp"
 
@@ -88,17 +89,7 @@ def remove_stale_temps(out_dir: Path) -> list[Path]:
     for tmp in out_dir.glob(f".*{TEMP_SUFFIX}"):
         parts = tmp.name.rsplit(".", 3)
         pid = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else None
-        if pid is not None and not _alive(pid):
+        if pid is not None and not alive(pid):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
