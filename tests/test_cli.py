@@ -64,7 +64,7 @@ def test_stats_counts_per_deck_level_topic(
     rows = [line.split() for line in result.stdout.splitlines()]  # type: ignore[attr-defined]
     assert ["Sample", "Deck", "basic", "Alpha", "2"] in rows
     assert ["Sample", "Deck", "advanced", "Beta", "1"] in rows
-    assert "Sample Deck: 3 cards" in result.stdout  # type: ignore[attr-defined]
+    assert "Sample Deck: 3 notes" in result.stdout  # type: ignore[attr-defined]
 
 
 def test_ids_write_adds_unique_ids_and_changes_nothing_else(

@@ -262,14 +262,14 @@ def check(
 
 @app.command()
 def stats(paths: PathsArg = None) -> None:
-    """Print a table of card counts per deck, level and topic."""
+    """Print a table of note counts per deck, level and topic."""
     from cardsmith.load import load_or_raise
     from cardsmith.stats import count_cards
 
     decks, report = load_or_raise(paths or DEFAULT_PATHS)
     _print_report(report)
     rows = count_cards(decks)
-    headers = ("deck", "level", "topic", "cards")
+    headers = ("deck", "level", "topic", "notes")
     table = [headers, *((r.deck, r.level, r.topic, str(r.cards)) for r in rows)]
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for n, row in enumerate(table):
@@ -281,7 +281,7 @@ def stats(paths: PathsArg = None) -> None:
     for row_ in rows:
         totals[row_.deck] = totals.get(row_.deck, 0) + row_.cards
     for deck, total in totals.items():
-        typer.echo(f"{deck}: {total} cards")
+        typer.echo(f"{deck}: {total} notes")
 
 
 @app.command()
