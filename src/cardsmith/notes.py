@@ -7,9 +7,11 @@ modification time come from the deck's ledger (ledger.py), through `Identity`.
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 from cardsmith import kinds
@@ -142,6 +144,7 @@ def _make_contents(rendered: RenderedDeck) -> Iterator[_Content]:
             item[0],
         ),
     )
+    tags = {f.path: note_tags(config, f) for f in deck.files}
     for _, (topic_file, card) in ordered:
         kind = kinds.kind_of(card.card)
         yield _Content(
@@ -150,7 +153,7 @@ def _make_contents(rendered: RenderedDeck) -> Iterator[_Content]:
             kind,
             subdecks[(topic_file.level, topic_file.topic)],
             kind.make_fields(card.front, card.back, source_field(config, topic_file, card)),
-            note_tags(config, topic_file),
+            tags[topic_file.path],
         )
 
 
@@ -210,4 +213,10 @@ def plan_notes(
 
 
 def _relative(config: DeckConfig, topic_file: TopicFile) -> str:
-    return topic_file.path.relative_to(config.root).as_posix()
+    return _relative_path(config.root, topic_file.path)
+
+
+@functools.lru_cache(maxsize=4096)
+def _relative_path(root: Path, path: Path) -> str:
+    """path inside root, with '/' (asked once per card: Path.relative_to is slow)."""
+    return path.relative_to(root).as_posix()
