@@ -149,20 +149,10 @@ def load(paths: list[Path], exclude: Path | None = None) -> tuple[list[Deck], Re
         topic_files = []
         errors_before = len(report.errors)
         for md in files:
-            try:
-                mtime = md.stat().st_mtime
-            except OSError as error:  # vanished since it was found
-                report.error(md, 1, f"cannot read file: {reason(error, md)}")
-                continue
-            parsed = parse_topic_file(md, config, mtime, report)
+            parsed = parse_topic_file(md, config, report)  # a vanished file: cannot read
             if parsed is not None:
                 topic_files.append(parsed)
-        try:
-            toml_mtime = toml.stat().st_mtime
-        except OSError as error:
-            report.error(toml, 1, f"cannot read file: {reason(error, toml)}")
-            continue
-        deck = Deck(config=config, files=tuple(topic_files), mtime=toml_mtime)
+        deck = Deck(config=config, files=tuple(topic_files))
         _check_deck(deck, report, clean=len(report.errors) == errors_before)
         decks.append(deck)
     names: dict[str, Path] = {}

@@ -116,7 +116,6 @@ class TopicFile:
     level: str
     topic: str
     tags: tuple[str, ...]
-    mtime: float
     cards: tuple[Card, ...]
 
     @property
@@ -130,7 +129,6 @@ class Deck:
 
     config: DeckConfig
     files: tuple[TopicFile, ...]
-    mtime: float
 
     @property
     def card_count(self) -> int:

@@ -274,9 +274,7 @@ def split_front_matter(text: str) -> tuple[str | None, int, str, int]:
     return None, 1, text, 1
 
 
-def parse_topic_file(
-    path: Path, deck: DeckConfig, mtime: float, report: Report
-) -> TopicFile | None:
+def parse_topic_file(path: Path, deck: DeckConfig, report: Report) -> TopicFile | None:
     """The cards of one Markdown file, or None after reporting why it is unusable."""
     text = read_text(path, report)
     if text is None:
@@ -356,7 +354,7 @@ def parse_topic_file(
     if not ok or tags is None:
         return None
     assert isinstance(level, str)
-    return TopicFile(path=path, level=level, topic=topic, tags=tags, mtime=mtime, cards=cards)
+    return TopicFile(path=path, level=level, topic=topic, tags=tags, cards=cards)
 
 
 def _load_yaml(path: Path, front: str, front_line: int, report: Report) -> Any:
