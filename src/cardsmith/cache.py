@@ -29,7 +29,7 @@ CACHE_DIR = ".cardsmith-cache"
 CARDS_PREFIX = "cards-"
 PACKAGES_FILE = "packages.json"
 FORMAT = 3
-# A cache file larger than this is not read (documented in docs/limits.md).
+# A cache file larger than this is not read (docs/format.md, "Limits and odd input").
 MAX_CACHE_FILE_BYTES = 1 << 30
 
 # Libraries whose versions shape a card's HTML or a package's bytes.

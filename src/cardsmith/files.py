@@ -14,7 +14,8 @@ import shutil
 import stat
 from pathlib import Path
 
-# Documented limits (docs/limits.md): a Markdown file, a deck.toml, an image.
+# Limits documented in docs/format.md ("Limits and odd input"): a Markdown file, a
+# deck.toml, an image.
 MAX_MARKDOWN_BYTES = 64 * 1024 * 1024
 MAX_TOML_BYTES = 1024 * 1024
 MAX_MEDIA_BYTES = 100 * 1024 * 1024

@@ -31,6 +31,16 @@ def source_date_epoch() -> int | None:
     return int(value) if value.isdigit() and len(value) < 20 else None
 
 
+def seconds_from_env(name: str, default: float) -> float:
+    """A time limit in seconds from environment variable name; default if unset or not a
+    positive number."""
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
 def clock() -> int:
     """Now, for the ledger's change times: SOURCE_DATE_EPOCH when set, else the system clock."""
     epoch = source_date_epoch()

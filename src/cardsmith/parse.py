@@ -38,8 +38,8 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAG_RE = re.compile(r"^[^\s\"]+$")
 _KEY_LINE_RE = re.compile(r"^[ \t]*[\"']?([^\s=:\"']+)[\"']?[ \t]*[=:]", re.MULTILINE)
 _HUGE_INT_RE = re.compile(r"[0-9_]{4300,}")
-# Documented limits (docs/limits.md): how deeply config values may nest, and how many
-# unknown keys are named one by one before the rest are counted.
+# Limits documented in docs/format.md ("Limits and odd input"): how deeply config values
+# may nest, and how many unknown keys are named one by one before the rest are counted.
 MAX_CONFIG_DEPTH = 50
 MAX_NAMED_UNKNOWN = 20
 _SHORT = reprlib.Repr()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import signal
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -20,7 +19,7 @@ from cardsmith.cache import BuildCache, CardResult, card_key
 from cardsmith.diagnostics import Report
 from cardsmith.files import MAX_MEDIA_BYTES, FileProblem, read_regular, reason
 from cardsmith.model import Card, Deck, TopicFile
-from cardsmith.options import BuildOptions
+from cardsmith.options import BuildOptions, seconds_from_env
 from cardsmith.render import (
     MediaStore,
     RenderedCard,
@@ -42,19 +41,15 @@ class RenderedDeck:
 
 _RENDERERS: dict[tuple[Path, bool], Renderer] = {}
 
-# Documented limits (docs/limits.md). A card whose rendering takes longer than this is
-# stopped and reported as an error (the libraries have inputs on which they take minutes);
-# CARDSMITH_CARD_TIME_LIMIT sets another limit in seconds.
+# Limits documented in docs/format.md ("Limits and odd input"). A card whose rendering
+# takes longer than this is stopped and reported as an error (the libraries have inputs
+# on which they take minutes); CARDSMITH_CARD_TIME_LIMIT sets another limit in seconds.
 DEFAULT_CARD_TIME_LIMIT = 20.0
 
 
 def card_time_limit() -> float:
     """Seconds one card may take to render (CARDSMITH_CARD_TIME_LIMIT, else 20)."""
-    try:
-        value = float(os.environ.get("CARDSMITH_CARD_TIME_LIMIT", DEFAULT_CARD_TIME_LIMIT))
-    except ValueError:
-        return DEFAULT_CARD_TIME_LIMIT
-    return value if value > 0 else DEFAULT_CARD_TIME_LIMIT
+    return seconds_from_env("CARDSMITH_CARD_TIME_LIMIT", DEFAULT_CARD_TIME_LIMIT)
 
 
 class CardTimeout(BaseException):

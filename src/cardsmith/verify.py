@@ -27,6 +27,7 @@ from cardsmith.diagnostics import one_line, quote_path
 from cardsmith.errors import PackageError
 from cardsmith.htmltext import TAG_RE, without_styles
 from cardsmith.lifeline import scratch_folder
+from cardsmith.options import seconds_from_env
 
 COLLECTION_NAMES = ("collection.anki21b", "collection.anki21", "collection.anki2")
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -195,20 +196,17 @@ def _check_collection(path: Path, archive: zipfile.ZipFile, names: set[str]) -> 
         )
 
 
-# Documented limits (docs/limits.md): Anki's own import takes minutes on some hostile
-# packages (a field of 50,000 <style> tags), in Rust code no signal interrupts, so it
-# runs in a child process that is killed when a package takes longer than this.
+# Limits documented in docs/format.md ("Limits and odd input"): Anki's own import takes
+# minutes on some hostile packages (a field of 50,000 <style> tags), in Rust code no
+# signal interrupts, so it runs in a child process that is killed when a package takes
+# longer than this.
 DEFAULT_VERIFY_TIME_LIMIT = 60.0
 _STARTUP_SECONDS = 120.0
 
 
 def verify_time_limit() -> float:
     """Seconds Anki may take over one package (CARDSMITH_VERIFY_TIME_LIMIT, else 60)."""
-    try:
-        value = float(os.environ.get("CARDSMITH_VERIFY_TIME_LIMIT", DEFAULT_VERIFY_TIME_LIMIT))
-    except ValueError:
-        return DEFAULT_VERIFY_TIME_LIMIT
-    return value if value > 0 else DEFAULT_VERIFY_TIME_LIMIT
+    return seconds_from_env("CARDSMITH_VERIFY_TIME_LIMIT", DEFAULT_VERIFY_TIME_LIMIT)
 
 
 def verify_packages(paths: Sequence[Path]) -> list[PackageReport]:
