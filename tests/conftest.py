@@ -48,15 +48,15 @@ tags = ["sample"]
 """
 
 
-def write_tree(root: Path, files: Tree) -> Path:
-    """Create files below root; str values are dedented text, bytes are written as they are."""
+def write_tree(root: Path, files: Tree, dedent: bool = True) -> Path:
+    """Create files below root; str values are (dedented) text, bytes are written as they are."""
     for name, content in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, bytes):
             path.write_bytes(content)
         else:
-            path.write_text(textwrap.dedent(content), encoding="utf-8")
+            path.write_text(textwrap.dedent(content) if dedent else content, encoding="utf-8")
     return root
 
 

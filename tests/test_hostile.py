@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from .ankihelp import AnkiCollection
+from .conftest import write_tree
 
 TOML = 'name = "Hostile"\nlevels = ["basic", "advanced"]\n'
 FRONT = "---\nlevel: basic\n---\n"
@@ -145,14 +146,8 @@ def read_back(package: Path, where: Path) -> tuple[list[str], list[str], list[st
 
 
 def deck(root: Path, files: dict[str, str | bytes]) -> Path:
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    return root
+    """Files written exactly as given (hostile text must not be dedented)."""
+    return write_tree(root, files, dedent=False)
 
 
 # --- Security: metadata is text, never markup -----------------------------------------
