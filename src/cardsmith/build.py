@@ -10,6 +10,7 @@ packages and ledgers are written together.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,7 +155,7 @@ def build(
         if cache_dir is not None:
             output.remove_stale_temps(cache_dir)
         output.write_all([*((o.path, o.data) for o in outputs if o.data is not None), *ledgers])
-        cache.save(output.write_atomic)
+        cache.save(functools.partial(output.write_atomic, durable=False))
     except OSError as error:  # the disk, not the content: full, read-only, not a folder
         raise OutputError.from_os_error(error, out_dir) from None
     return BuildResult(outputs, report, cache.status, updates)
