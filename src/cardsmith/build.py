@@ -14,7 +14,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from cardsmith import ledger, notes, output
+from cardsmith import ledger, notes, output, parallel
 from cardsmith.apkg import note_guid
 from cardsmith.cache import CACHE_DIR, BuildCache, code_fingerprint
 from cardsmith.diagnostics import Report
@@ -143,6 +143,8 @@ def build(
     options = options or BuildOptions()
     cache_dir = out_dir / CACHE_DIR if options.use_cache else None
     cache = BuildCache.load(cache_dir, code_fingerprint())
+    if cache.status != "loaded":
+        parallel.prestart(options.jobs)  # everything renders: a large deck needs workers
     rendered, report = check(paths, options, cache, progress, exclude=out_dir)
     updates = record(rendered, report, options)
     plans = plan_packages(rendered, report, identities(rendered, updates))
