@@ -55,6 +55,7 @@ def _renderer(root: Path, allow_html: bool) -> Renderer:
     renderer.media = MediaStore()  # workers keep no media bytes; the caller reads them
     return renderer
 
+
 # Limits documented in docs/format.md ("Limits and odd input"). A card whose rendering
 # takes longer than this is stopped and reported as an error (the libraries have inputs
 # on which they take minutes); CARDSMITH_CARD_TIME_LIMIT sets another limit in seconds.
