@@ -684,11 +684,11 @@ class _Converter(MarkdownConverter):
 
     def convert_table(self, el: Tag, text: str, parent_tags: set[str]) -> str:
         if self.inline:
-            rows = [
+            lines = [
                 " ".join(self._cell(cell) for cell in row.find_all(["td", "th"]))
                 for row in el.find_all("tr")
             ]
-            return _BREAK + _BREAK.join(rows) + _BREAK
+            return _BREAK + _BREAK.join(lines) + _BREAK
         rows = [row for row in el.find_all("tr") if row.find_parent("table") is el]
         if not rows:
             return ""
