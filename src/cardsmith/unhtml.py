@@ -154,7 +154,7 @@ def field_to_markdown(html_text: str, *, media: Mapping[str, str] | None = None)
         _group_lines(soup)
         text = converter.convert_soup(soup)
     except RecursionError:  # nesting deeper than Python's stack: keep the text
-        text = converter.escape_plain(soup.get_text())
+        text = converter.escape_plain(soup.get_text(" "))
     return _finish_block(text)
 
 
@@ -169,7 +169,7 @@ def question_to_markdown(html_text: str, *, media: Mapping[str, str] | None = No
     try:
         text = converter.convert_soup(soup)
     except RecursionError:
-        text = converter.escape_plain(soup.get_text())
+        text = converter.escape_plain(soup.get_text(" "))
     text = text.replace(_BREAK, "<br>")
     parts = [part.strip() for part in re.split(r"\s*<br>\s*", text.strip())]
     text = "<br>".join(part for part in parts if part)
@@ -210,16 +210,26 @@ def _has_block(tag: Tag) -> bool:
 def _group_lines(soup: BeautifulSoup) -> None:
     """Anki's editor writes lines as `<div>`s and `<br>`s: make each run of such lines a
     paragraph whose lines are joined by breaks; an empty line starts a new paragraph."""
+    holders: set[int] = set()  # ids of the elements that hold block elements
+    for tag in soup.find_all(_BLOCK_TAGS):
+        parent = tag.parent
+        while parent is not None and id(parent) not in holders:
+            holders.add(id(parent))
+            parent = parent.parent
+
+    def is_line(node: PageElement) -> bool:
+        return isinstance(node, Tag) and node.name == "div" and id(node) not in holders
+
     containers = [soup, *soup.find_all(["div", "blockquote", "li", "details"])]
     for container in containers:
-        if container is not soup and container.name == "div" and not _has_block(container):
+        if is_line(container):
             continue  # a line itself
         children = list(container.children)
-        if not any(
-            isinstance(c, Tag) and c.name == "div" and not _has_block(c) for c in children
-        ) and not (container is soup and any(_inline_content(c) for c in children)):
+        if not any(is_line(c) for c in children) and not (
+            container is soup and any(_inline_content(c) for c in children)
+        ):
             continue
-        _regroup(soup, container, children)
+        _regroup(soup, container, children, is_line)
 
 
 def _inline_content(node: PageElement) -> bool:
@@ -230,7 +240,12 @@ def _inline_content(node: PageElement) -> bool:
     return isinstance(node, Tag) and node.name not in _BLOCK_TAGS and node.name != "br"
 
 
-def _regroup(soup: BeautifulSoup, container: Tag, children: list[PageElement]) -> None:
+def _regroup(
+    soup: BeautifulSoup,
+    container: Tag,
+    children: list[PageElement],
+    is_line: Callable[[PageElement], bool],
+) -> None:
     lines: list[list[PageElement]] = [[]]  # each line: its inline nodes
     paragraphs: list[tuple[str, object]] = []  # ("lines", [...]) or ("block", node)
 
@@ -248,7 +263,7 @@ def _regroup(soup: BeautifulSoup, container: Tag, children: list[PageElement]) -
                 lines.append([])
             else:
                 end_paragraph()
-        elif isinstance(child, Tag) and child.name == "div" and not _has_block(child):
+        elif isinstance(child, Tag) and is_line(child):
             inner = list(child.children)
             if not any(not _is_blank(n) for n in inner):
                 end_paragraph()
@@ -734,7 +749,7 @@ class _Converter(MarkdownConverter):
 
     def convert_details(self, el: Tag, text: str, parent_tags: set[str]) -> str:
         if self.inline:
-            return text
+            return _BREAK + self._children(el, parent_tags) + _BREAK
         summary = el.find("summary", recursive=False)
         summary_html = summary.decode_contents() if isinstance(summary, Tag) else ""
         if isinstance(summary, Tag):
