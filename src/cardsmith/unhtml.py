@@ -177,9 +177,16 @@ def question_to_markdown(html_text: str, *, media: Mapping[str, str] | None = No
     text = re.sub(r"^(?:<br>)+|(?:<br>)+$", "", text)
     if text.endswith("#"):
         text = text[:-1] + "\\#"
+    return _break_attributes(text)
+
+
+def _break_attributes(text: str) -> str:
+    """A heading's text that ends like cardsmith's `{#id .marker}` (or a field section's
+    `{.field}`), with the brace written as a character reference so it stays text (a
+    backslash would not stop the heading parser)."""
     match = _TRAILING_ATTRS_RE.search(text)
     if match:
-        text = text[: match.start()] + "\\" + text[match.start() :]
+        text = text[: match.start()] + "&#123;" + text[match.start() + 1 :]
     return text
 
 
@@ -688,10 +695,7 @@ class _Converter(MarkdownConverter):
             return f"\n\n<h2>{el.decode_contents()}</h2>\n\n"
         if text.endswith("#"):
             text = text[:-1] + "\\#"
-        if _TRAILING_ATTRS_RE.search(text):
-            match = _TRAILING_ATTRS_RE.search(text)
-            assert match is not None
-            text = text[: match.start()] + "\\" + text[match.start() :]
+        text = _break_attributes(text)
         return f"\n\n{'#' * max(1, min(6, n))} {text}\n\n"
 
     def convert_hr(self, el: Tag, text: str, parent_tags: set[str]) -> str:
