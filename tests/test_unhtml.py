@@ -106,6 +106,9 @@ CONSTRUCTS: dict[str, str] = {
     "quote with a list and code": "> a\n> - b\n> - c\n>\n> ```\n> code\n> ```\n",
     "indented code": "Text.\n\n    code block\n",
     "hashtags": "#python #interview\n",
+    "break in an item": "- a\\\n  b\n- c\n",
+    "break in a quote": "> a\\\n> b\n",
+    "br in a cell": "| a |\n|---|\n| x<br>y |\n",
 }
 
 
@@ -235,6 +238,9 @@ ANKI_HTML: dict[str, str] = {
     "strike and highlight": "<s>old</s> <del>gone</del> <mark>mark</mark>",
     "blockquote": "<blockquote>quoted<br>text</blockquote>",
     "entities": "a &lt;b&gt; &amp; c &amp;amp; d",
+    "div lines in an item": "<ul><li><div>a</div><div>b</div></li><li>c</li></ul>",
+    "div lines in a quote": "<blockquote><div>a</div><div>b</div></blockquote>",
+    "adjacent emphasis": "<i>a</i><b>b</b> and <b>c</b><b>d</b>",
 }
 
 
@@ -258,6 +264,7 @@ def test_anki_html_renders_to_the_same_lines_and_structure(source: str) -> None:
         ("<i>it</i> and <b>bold</b>, <u>under</u>", "*it* and **bold**, <u>under</u>"),
         ('<span style="color:red">red</span>&nbsp;text', "red text"),
         ("<ul><li>one</li><li>two</li></ul>", "- one\n- two"),
+        ("<ul><li><div>a</div><div>b</div></li><li>c</li></ul>", "- a\\\n  b\n- c"),
         ('<ol start="3"><li>c</li></ol>', "3. c"),
         (
             "Use <code>a_b</code> and <a href='https://x.org'>x</a>",
