@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from .ankihelp import AnkiCollection
 from .conftest import Tree
 from .markdownhelp import render, render_card
 
+FIXTURE = Path(__file__).parent / "fixtures" / "sample"
 BASIC_ID = 1_600_000_000_001
 REVERSED_ID = 1_600_000_000_002
 CLOZE_ID = 1_600_000_000_003
@@ -107,6 +109,8 @@ WORDS = """\
     - neuter
     - plural: Häuser
 
+    ![a house](img/diagram.png)
+
     ## Baum
 
     tree
@@ -148,6 +152,7 @@ DECK: Tree = {
     "note-types/README.md": "# Not a topic\n\n## Never a card\n\nText.\n",
     "words.md": WORDS,
     "mixed.md": MIXED,
+    "img/diagram.png": (FIXTURE / "basic" / "img" / "diagram.png").read_bytes(),
 }
 
 
@@ -227,7 +232,10 @@ def test_each_field_holds_its_section_rendered_like_an_answer(imported: AnkiColl
     assert (
         '<div class="highlight">' in haus["Example"] and "<strong>Haus</strong>" in haus["Example"]
     )
-    assert haus["Notes"] == render("- neuter\n- plural: Häuser\n")
+    # An image in a field is packaged under its content hash, like one in an answer.
+    assert haus["Notes"].startswith(render("- neuter\n- plural: Häuser\n"))
+    (image,) = re.findall(r'<img alt="a house" src="(cs-[0-9a-f]{24}\.png)"', haus["Notes"])
+    assert imported.media_files() == [image]
     assert (baum["Word"], baum["Meaning"], baum["Example"], baum["Notes"]) == (
         "Baum",
         render("tree"),
