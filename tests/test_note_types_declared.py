@@ -338,7 +338,12 @@ def test_a_copy_of_a_stock_note_type_updates_anki_notes_without_conflict(
         stock = {m.name: col.col.models.get(m.id) for m in col.col.models.all_names_and_ids()}
         types_before = len(stock)
         files: Tree = {"deck.toml": DECK_TOML}
-        for handle, name in (("basic", "Basic"), ("cloze", "Cloze")):
+        stock_types = (
+            ("basic", "Basic"),
+            ("cloze", "Cloze"),
+            ("optional", "Basic (optional reversed card)"),
+        )
+        for handle, name in stock_types:
             model = stock[name]
             assert model is not None
             lines = [
@@ -378,21 +383,38 @@ def test_a_copy_of_a_stock_note_type_updates_anki_notes_without_conflict(
             ### Back Extra {.field}
 
             More.
+
+            ## One way {type=optional}
+
+            Back only.
+
+            ## Both ways {type=optional}
+
+            Back too.
+
+            ### Add Reverse {.field}
+
+            y
             """
         src = tree(files)
         result = build(cli, src, tmp_path / "out")
         assert result.exit_code == 0, result.stderr
         log = col.import_package(tmp_path / "out" / "declared.apkg")
-        assert (log.new, log.conflicting, log.duplicate, log.missing_notetype) == (2, 0, 0, 0)
+        assert (log.new, log.conflicting, log.duplicate, log.missing_notetype) == (4, 0, 0, 0)
         assert len(col.col.models.all_names_and_ids()) == types_before
         (basic,) = _notes_of(col, stock["Basic"]["id"])  # type: ignore[index]
         assert (basic["Front"], basic["Back"]) == ("Stock front", render("Stock back."))
         (gap,) = _notes_of(col, stock["Cloze"]["id"])  # type: ignore[index]
         assert len(gap.cards()) == 2 and gap["Back Extra"] == render("More.")
+        # The reverse card only when "Add Reverse" is filled (the template's condition).
+        optional = _notes_of(col, stock["Basic (optional reversed card)"]["id"])  # type: ignore[index]
+        cards = {note["Front"]: sorted(c.ord for c in note.cards()) for note in optional}
+        assert cards == {"One way": [0], "Both ways": [0, 1]}
+        assert col.col.card_count() == 1 + 2 + 1 + 2
         # Built again unchanged: the same notes (Anki's "duplicate": same GUID, not newer).
         build(cli, src, tmp_path / "again", epoch=1_800_000_000)
         log = col.import_package(tmp_path / "again" / "declared.apkg")
-        assert (log.new, log.updated, log.conflicting, log.duplicate) == (0, 0, 0, 2), log
+        assert (log.new, log.updated, log.conflicting, log.duplicate) == (0, 0, 0, 4), log
     finally:
         col.close()
 
@@ -539,3 +561,18 @@ def test_a_ledger_card_under_an_undeclared_note_type_is_an_error(
         line.startswith("removed ") and line.endswith(" id:plain")
         for line in lock.read_text().splitlines()
     )
+
+
+def test_ids_write_keeps_the_type_in_the_heading_s_attribute_block(
+    tree: Callable[[Tree], Path], cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    mixed = MIXED.replace("{#plain type=basic}", "{type=basic}")
+    src = tree({**DECK, "mixed.md": mixed})
+    assert build(cli, src, tmp_path / "out").exit_code == 0
+    assert cli("ids", "--write", src).exit_code == 0
+    text = (src / "mixed.md").read_text()
+    assert "## Declared basic? {#declared-basic type=basic}" in text, text
+    assert build(cli, src, tmp_path / "again").exit_code == 0
+    rows = [line.split(" ", 8) for line in (src / "deck.lock").read_text().splitlines()]
+    kinds = {row[8]: row[4] for row in rows if row[0] == "card"}
+    assert kinds["id:declared-basic"] == f"nt{BASIC_ID}"
