@@ -87,7 +87,7 @@ CONSTRUCTS: dict[str, str] = {
     "cloze in prose": "{{c1::Paris::the <city>}} and {{c2::**Rome**}} and `{{c3::x}}`\n",
     "cloze in code": "```python\nx = {{c1::1 + 2::sum}}\nprint({{c2::x}})\n```\n",
     "links": 'https://x.org, <https://y.org>, [t](https://z.org "ti"), [a *b*](https://q.org/a_b)\n',
-    "headings": "### H3 \\#\n\n#### h4 *e*\n\n###### h6\n\n### Back {.field}\n",
+    "headings": "### H3 \\#\n\n#### h4 *e*\n\n###### h6\n\n### Back &#123;.field}\n",
     "nested lists": "- a\n  1. b\n  2. c\n- d\n",
     "loose item": "1. Step one.\n\n   More.\n2. Two.\n",
     "line starts": "\\# no\n\n\\- no\n\n1\\. no\n\n2\\) no\n\n\\> no\n\n\\+ no\n\n\\=\\=\n",

@@ -41,7 +41,7 @@ HEADER = (
 _VERSION_RE = re.compile(r"cardsmith-ledger (\S+)")
 _ROW_RE = re.compile(
     r"(?P<state>card|removed) (?P<changed>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (?P<nid>[1-9]\d{0,15}) "
-    r"(?P<guid>[!-~]{1,64}) (?P<kind>[a-z]+) (?P<content>[0-9a-f]{16}) "
+    r"(?P<guid>[!-~]{1,64}) (?P<kind>[a-z]+|nt[1-9]\d{0,18}) (?P<content>[0-9a-f]{16}) "
     r"(?P<question>[0-9a-f]{8}) (?P<answer>[0-9a-f]{32}) "
     r"(?P<key>(?:id|q):[^\x00-\x20\x7f][^\x00-\x1f\x7f]*)"
 )
@@ -265,9 +265,23 @@ def read(path: Path, report: Report) -> Ledger:
 _RESTORE = "restore it from version control (git checkout -- <ledger>) rather than edit it"
 
 
+def is_kind(name: str) -> bool:
+    """Is name a kind the ledger can record: one of cardsmith's own kinds, or a declared
+    note type as `nt<id>` (whether the deck declares it is checked by `check_kinds`)."""
+    return name in kinds.BY_NAME or _DECLARED_KIND_RE.fullmatch(name) is not None
+
+
+def declared_kind(name: str) -> int | None:
+    """The note type id of a kind `nt<id>`, or None for cardsmith's own kinds."""
+    return int(name[2:]) if _DECLARED_KIND_RE.fullmatch(name) else None
+
+
+_DECLARED_KIND_RE = re.compile(r"nt[1-9]\d{0,18}")
+
+
 def _parse_row(line: str) -> Entry | None:
     match = _ROW_RE.fullmatch(line)
-    if match is None or match["kind"] not in kinds.BY_NAME:
+    if match is None or not is_kind(match["kind"]):
         return None
     try:
         changed = _parse_time(match["changed"])
@@ -284,6 +298,35 @@ def _parse_row(line: str) -> Entry | None:
         changed=changed,
         removed=match["state"] == "removed",
     )
+
+
+def check_kinds(
+    ledger: Ledger, declared: Iterable[str], keys: Iterable[str], report: Report
+) -> None:
+    """An error for each card of the sources (by key) that the ledger records under a
+    declared note type (`nt<id>`) the deck no longer declares: the card would become a new
+    note, and learners would lose its history. (Cards removed with their note type are not
+    in keys, and their lines are fine.)"""
+    known, present = set(declared), set(keys)
+    lines: dict[str, int] | None = None
+    for entry in ledger.entries:
+        note_type_id = declared_kind(entry.kind)
+        if note_type_id is None or entry.removed or entry.kind in known:
+            continue
+        if entry.key not in present:
+            continue
+        if lines is None:
+            lines = {}
+            for number, text in enumerate((ledger.text or "").split("\n"), start=1):
+                lines.setdefault(text.rstrip("\r"), number)
+        report.error(
+            ledger.path,
+            lines.get(entry.line(), 1),
+            f"card {entry.key} is recorded under note type id {note_type_id}, which no "
+            "note-types/*.toml of the deck declares: restore that note type (its file with "
+            f"`id = {note_type_id}`), or the card becomes a new note and learners lose its "
+            "review history",
+        )
 
 
 def update(

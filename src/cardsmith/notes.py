@@ -157,7 +157,8 @@ def _make_contents(rendered: RenderedDeck) -> Iterator[_Content]:
         where = relative[key]
         for card in cards:
             kind = kinds.kind_of(card.card)
-            fields = kind.make_fields(card.front, card.back, _source(config, where, card))
+            source = "" if kind.declared else _source(config, where, card)
+            fields = kind.note_fields(card.front, card.back, source, card.sections)
             yield _Content(topic_file, card, kind, subdeck, fields, tags)
 
 
@@ -210,6 +211,7 @@ def plan_notes(
             mod=identity.mod,
             position=position,
             note_id=identity.note_id,
+            note_type=content.kind.declared,
         )
         media = tuple(name for name, _ in content.card.media)
         notes.append(PlannedNote(content.topic_file.level, spec, media))
