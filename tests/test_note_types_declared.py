@@ -215,8 +215,9 @@ def test_declared_note_types_arrive_in_anki_with_their_ids_names_and_fields(
     assert vocab["latexPost"] == "\\end{document}"
     assert vocab["tmpls"][0]["qfmt"] == "<div class=word>{{Word}}</div>"
     # The author's CSS first, then cardsmith's card CSS and the code highlighting CSS.
-    assert vocab["css"].startswith(".word { font-size: 2em; }\n\n.card {")
+    assert vocab["css"].startswith(".word { font-size: 2em; }\n\n")
     assert ".highlight" in vocab["css"]
+    assert ".card {" not in vocab["css"]  # cardsmith's own card styles stay out
     # Cardsmith's own kinds are still there for the cards that use them.
     names = {m.name for m in col.models.all_names_and_ids()}
     assert {"cardsmith basic", "cardsmith cloze"} <= names

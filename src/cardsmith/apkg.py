@@ -123,7 +123,9 @@ def declared_model(decl: NoteTypeDecl, code_css: str) -> Any:
         decl.name,
         fields=[{"name": name} for name in decl.fields],
         templates=[{"name": t.name, "qfmt": t.front, "afmt": t.back} for t in decl.templates],
-        css=f"{decl.css.rstrip()}\n\n{kinds.card_css()}{code_css}",
+        # Only the code highlighting's classes are added: cardsmith's card CSS would
+        # restyle the author's cards (its `.card` rules come last and win).
+        css=f"{decl.css.rstrip()}\n\n{code_css}",
         model_type=genanki.Model.CLOZE if decl.cloze else genanki.Model.FRONT_BACK,
         sort_field_index=decl.sort_field,
         **extra,
