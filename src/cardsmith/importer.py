@@ -630,7 +630,8 @@ def _ledger_text(plan: _Plan, folder: Path) -> str:
     try:
         rendered, _report = check([folder])
     except ContentError as error:
-        first = next((str(item) for item in error.report.sorted()), str(error))
+        errors = error.report.errors
+        first = next((str(e) for e in error.report.sorted() if e in errors), str(error))
         first = first.replace(str(folder) + os.sep, "")
         raise ImportFailure(
             folder.name, f"the imported deck does not build (please report this): {first}"
