@@ -431,6 +431,7 @@ def test_a_missing_deck_and_several_decks_are_refused(
     col = AnkiCollection(path)
     note = col.col.new_note(col.col.models.by_name("Basic"))  # type: ignore[arg-type]
     note["Front"] = "elsewhere"
+    note["Back"] = "here"
     col.col.add_note(note, col.col.decks.id("Other"))  # type: ignore[arg-type]
     both = tmp_path / "both.colpkg"
     col.col.export_collection_package(str(both), include_media=True, legacy=False)

@@ -141,7 +141,16 @@ def read_package(path: Path, deck: str | None = None) -> Iterator[AnkiDeck]:
 @contextmanager
 def read_collection(path: Path, deck: str) -> Iterator[AnkiDeck]:
     """A local collection (Anki closed), read from a copy; its media folder is read in place."""
-    preflight(path)  # not there, not a collection, or open in Anki: one line
+    wal = path.with_name(path.name + "-wal")
+    if path.is_file() and wal.exists():
+        # Anki keeps its collection in write-ahead-log mode while it is open (a lock of
+        # its own, which SQLite readers elsewhere do not see) and removes the log on close.
+        raise ReadError(
+            path,
+            f"the collection is open in Anki ({wal.name} is there): close Anki and try "
+            "again (if Anki is closed, open and close it once)",
+        )
+    preflight(path)  # not there, not a collection, or locked by another program: one line
     anki = _backend()
     with scratch_folder("import") as scratch:
         copy = scratch / "collection.anki2"
