@@ -15,6 +15,7 @@ import hashlib
 import re
 import sqlite3
 import struct
+import sys
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -502,3 +503,20 @@ def test_usage_errors_exit_2(cli: Callable[..., object], tmp_path: Path) -> None
         result = cli(*args)
         assert result.exit_code == 2, (args, result.output)  # type: ignore[attr-defined]
         assert "Traceback" not in result.output  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("module", ["anki.collection", "markdownify"])
+def test_without_the_anki_extra_import_says_how_to_install_it(
+    module: str, cli: Callable[..., object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "deck.apkg"
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("collection.anki21b", b"\x28\xb5\x2f\xfd")
+    monkeypatch.setitem(sys.modules, module, None)
+    monkeypatch.delitem(sys.modules, "cardsmith.unhtml", raising=False)
+    result = cli("import", package, "--out", tmp_path / "out")
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert result.stderr == (  # type: ignore[attr-defined]
+        "cardsmith: error: import needs the Anki backend: pip install 'cardsmith[anki]'\n"
+    )
+    assert not (tmp_path / "out").exists()

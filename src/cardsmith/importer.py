@@ -34,6 +34,7 @@ from cardsmith.ankiread import AnkiDeck, Note, NoteType, read_collection, read_p
 from cardsmith.diagnostics import one_line, quote_path
 from cardsmith.errors import CardsmithError, UsageError
 from cardsmith.model import slugify
+from cardsmith.push import MissingBackend
 
 MEDIA_DIR = "media"
 NOTE_TYPES_DIR = "note-types"
@@ -109,6 +110,10 @@ def _import(
     reader: Callable[[], AbstractContextManager[AnkiDeck]], out: Path, force: bool, dry_run: bool
 ) -> ImportResult:
     _check_out(out, force)
+    try:
+        import cardsmith.unhtml  # noqa: F401  (markdownify, of the anki extra)
+    except ImportError:
+        raise MissingBackend(_NEEDS_EXTRA) from None
     with reader() as source:
         plan = plan_folder(source)
         files = tuple(sorted([*plan.files, *plan.media, ledger.LEDGER_NAME]))
@@ -118,6 +123,9 @@ def _import(
         if not dry_run:
             _write(plan, out)
     return result
+
+
+_NEEDS_EXTRA = "cardsmith: error: import needs the Anki backend: pip install 'cardsmith[anki]'"
 
 
 def _check_out(out: Path, force: bool) -> None:
