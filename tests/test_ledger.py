@@ -273,3 +273,26 @@ def test_ids_write_pairs_a_reworded_question_whose_answer_was_touched_up(
     assert cli("build", src, "--out", tmp_path / "two").exit_code == 0  # type: ignore[attr-defined]
     assert guids(tmp_path / "two") == {"What is a list?": before}
     assert "\nremoved " not in (src / "deck.lock").read_text()
+
+
+def test_a_declared_note_type_kind_reads_and_writes_back_unchanged(tmp_path: Path) -> None:
+    """`nt<id>` (a deck's declared note type) is a kind the ledger records as it is."""
+    from cardsmith.diagnostics import Report
+    from cardsmith.ledger import read, render
+
+    line = (
+        "card 2026-11-26T16:49:03Z 1795711743000 iOEGPk*IKt nt1342697561419 3f9a0c1e2b4d5a6c "
+        "1a2b3c4d 5e6f7a8b5e6f7a8b5e6f7a8b5e6f7a8b id:closures"
+    )
+    path = tmp_path / "deck.lock"
+    path.write_text(f"cardsmith-ledger 1\n{line}\n")
+    report = Report()
+    ledger = read(path, report)
+    assert not report.errors
+    assert [e.kind for e in ledger.entries] == ["nt1342697561419"]
+    assert render(ledger.entries).splitlines()[-1] == line
+    for bad in ("nt", "nt0123", "ntx1", "n1"):
+        path.write_text(f"cardsmith-ledger 1\n{line.replace('nt1342697561419', bad)}\n")
+        report = Report()
+        read(path, report)
+        assert [d.message[:22] for d in report.errors] == ["malformed ledger line "], bad

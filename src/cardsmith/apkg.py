@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -21,6 +22,7 @@ from genanki.apkg_schema import APKG_SCHEMA
 
 from cardsmith import kinds, lifeline
 from cardsmith.errors import OutputError
+from cardsmith.model import NoteTypeDecl
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # Speed over a few percent of size: the collection is most of a package's bytes.
@@ -45,11 +47,17 @@ class NoteSpec:
     # The note's id, fixed by the deck's ledger (0: numbered in package order). Anki keeps
     # it on import, so removed cards can be found by `nid:` (docs/updating.md).
     note_id: int = 0
+    # The deck's declared note type of the note (kind `nt<id>`), None for cardsmith's own.
+    note_type: NoteTypeDecl | None = None
 
 
 def note_guid(deck_key: str, card_key: str, kind: str = "basic") -> str:
-    """A GUID from the deck's identity, the card's and its kind; never from the answer."""
-    return str(genanki.guid_for(*kinds.BY_NAME[kind].guid_parts(deck_key, card_key)))
+    """A GUID from the deck's identity, the card's and its kind; never from the answer.
+
+    A declared note type's kind is `nt<id>`: its cards hash (deck, card, `nt<id>`)."""
+    own = kinds.BY_NAME.get(kind)
+    parts = own.guid_parts(deck_key, card_key) if own else (deck_key, card_key, kind)
+    return str(genanki.guid_for(*parts))
 
 
 def deck_id(full_name: str) -> int:
@@ -75,6 +83,59 @@ def note_types(code_css: str) -> dict[str, Any]:
     }
 
 
+class _DeclaredModel(genanki.Model):  # type: ignore[misc]
+    """A declared note type. genanki works out which fields each template needs (Anki's
+    legacy `req`) and gives up on a template that shows no field (and on cloze
+    templates): such a template needs nothing and makes no card of its own."""
+
+    @functools.cached_property
+    def _req(self) -> list[list[Any]]:
+        req: list[list[Any]] = []
+        for ord_, template in enumerate(self.templates):
+            if self.model_type == genanki.Model.CLOZE:
+                req.append([ord_, "any", [0]])
+                continue
+            alone = genanki.Model(fields=self.fields, templates=[template])
+            try:
+                _, how, needed = alone._req[0]
+            except Exception:  # genanki raises a bare Exception for a template without fields
+                how, needed = "none", []
+            req.append([ord_, how, needed])
+        return req
+
+
+@functools.cache
+def declared_model(decl: NoteTypeDecl, code_css: str) -> Any:
+    """A declared note type as a genanki model: passed through as its author wrote it,
+    with cardsmith's card CSS and the code highlighting CSS appended to its CSS."""
+    extra: dict[str, Any] = {}
+    if decl.latex_pre is not None:
+        extra["latex_pre"] = decl.latex_pre
+    if decl.latex_post is not None:
+        extra["latex_post"] = decl.latex_post
+    return _DeclaredModel(
+        decl.id,
+        decl.name,
+        fields=[{"name": name} for name in decl.fields],
+        templates=[{"name": t.name, "qfmt": t.front, "afmt": t.back} for t in decl.templates],
+        css=f"{decl.css.rstrip()}\n\n{kinds.card_css()}{code_css}",
+        model_type=genanki.Model.CLOZE if decl.cloze else genanki.Model.FRONT_BACK,
+        sort_field_index=decl.sort_field,
+        **extra,
+    )
+
+
+def template_ords(decl: NoteTypeDecl, fields: tuple[str, ...]) -> list[int]:
+    """The cards a note of a declared standard note type makes: one per template whose
+    front shows a field the note fills, as Anki (and genanki) decide; card 0 if none."""
+    ords = [
+        ord_
+        for ord_, how, needed in declared_model(decl, "")._req
+        if how != "none" and (any if how == "any" else all)(fields[i].strip() for i in needed)
+    ]
+    return ords or [0]
+
+
 def package_fingerprint(
     notes: Sequence[NoteSpec],
     media: Mapping[str, bytes],
@@ -87,6 +148,8 @@ def package_fingerprint(
         # U+001E/U+001F cannot occur in fields or tags (control characters are refused).
         parts = [note.guid, note.deck, note.kind, *note.fields, "\x1e", *note.tags,
                  str(note.mod), str(note.position), str(note.note_id)]  # fmt: skip
+        if note.note_type is not None:
+            parts.append(kinds.declared_digest(note.note_type))
         digest.update(("\x1f".join(parts) + "\x1e\x1e").encode())
     digest.update(kinds.note_type_digest().encode() + code_css.encode())
     digest.update(json.dumps([sorted(media), sorted(descriptions.items())]).encode())
@@ -101,6 +164,9 @@ def package_bytes(
 ) -> bytes:
     """The .apkg bytes for notes: the same input always gives the same bytes."""
     models = note_types(code_css)
+    for note in notes:
+        if note.note_type is not None and note.kind not in models:
+            models[note.kind] = declared_model(note.note_type, code_css)
     timestamp = max([kinds.NOTE_TYPE_EPOCH, *(n.mod for n in notes)])
     buffer = BytesIO()
     # The collection goes through a file, not memory: a serialized in-memory database is
@@ -139,7 +205,10 @@ def _write_media(archive: zipfile.ZipFile, media: Mapping[str, bytes]) -> None:
 
 
 def card_ords(spec: NoteSpec) -> list[int]:
-    """The cards a note makes, as genanki's Note decides them (every field is non-empty)."""
+    """The cards a note makes, as genanki's Note decides them (every field is non-empty;
+    a declared note type's as Anki decides them)."""
+    if spec.note_type is not None:
+        return kinds.declared_kind(spec.note_type).card_ords(spec.fields)
     return kinds.BY_NAME[spec.kind].card_ords(spec.fields)
 
 
@@ -167,6 +236,7 @@ def _write_collection(
     ids = (n for n in itertools.count(timestamp * 1000) if n not in fixed)
     card_rows: list[tuple[Any, ...]] = []
     model_deck: dict[str, int] = {}
+    model_mod: dict[str, int] = {}
     by_deck: dict[str, list[NoteSpec]] = {name: [] for name in names}
     for spec in notes:
         by_deck[spec.deck].append(spec)
@@ -178,6 +248,8 @@ def _write_collection(
             for spec in by_deck[name]:
                 model = models[spec.kind]
                 model_deck.setdefault(spec.kind, did)
+                if spec.note_type is not None:  # its author's time (docs/format.md)
+                    model_mod[spec.kind] = spec.note_type.modified
                 nid = spec.note_id or next(ids)
                 yield (nid, spec.guid, model.model_id, spec.mod, -1,
                        f" {' '.join(spec.tags)} ", "\x1f".join(spec.fields),
@@ -200,7 +272,9 @@ def _write_collection(
     model_table = json.loads(models_json)
     for kind in sorted(model_deck):
         model = models[kind]
-        model_table[str(model.model_id)] = model.to_json(timestamp, model_deck[kind])
+        model_table[str(model.model_id)] = model.to_json(
+            model_mod.get(kind, timestamp), model_deck[kind]
+        )
     cursor.execute(
         "UPDATE col SET decks = ?, models = ?", (json.dumps(deck_table), json.dumps(model_table))
     )

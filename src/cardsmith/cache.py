@@ -86,23 +86,26 @@ class CardResult:
     back: str
     media: tuple[tuple[str, str], ...]  # (packaged name, source path relative to the deck)
     diagnostics: tuple[tuple[int, str, str], ...]  # (line - card line, severity, message)
+    fields: tuple[str, ...] = ()  # the HTML of the card's field sections (declared types)
 
     def to_json(self) -> list[Any]:
-        return [
+        data = [
             self.front,
             self.back,
             [list(m) for m in self.media],
             [list(d) for d in self.diagnostics],
         ]
+        return [*data, list(self.fields)] if self.fields else data
 
     @classmethod
     def from_json(cls, data: list[Any]) -> CardResult:
-        front, back, media, diagnostics = data
+        front, back, media, diagnostics, *rest = data
         return cls(
             str(front),
             str(back),
             tuple((str(n), str(p)) for n, p in media),
             tuple((int(o), str(s), str(m)) for o, s, m in diagnostics),
+            tuple(str(f) for f in rest[0]) if rest else (),
         )
 
 

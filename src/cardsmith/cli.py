@@ -249,7 +249,7 @@ def check(
     _print_ledgers(updates)
     notes = sum(len(r.cards) for r in rendered)
     cards = sum(
-        len(kind.card_ords(kind.make_fields(c.front, c.back, "")))
+        len(kind.card_ords(kind.note_fields(c.front, c.back, "", c.sections)))
         for r in rendered
         for _, c in r.cards
         for kind in [kind_of(c.card)]

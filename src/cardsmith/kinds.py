@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cardsmith import resources
-from cardsmith.model import CLOZE_RE, Card
+from cardsmith.model import CLOZE_RE, Card, NoteTypeDecl
 
 # When the note types' CSS or templates last changed (Unix time). Anki applies a note
 # type from a package only when its time is newer than the learner's copy, so this must
@@ -65,6 +66,17 @@ class CardKind:
     problems: Callable[[Card], list[str]] = lambda card: []
     cloze: bool = False
     sort_field: int = 0
+    # The note type a deck declared (note-types/*.toml), for kinds made at runtime.
+    declared: NoteTypeDecl | None = None
+
+    def note_fields(
+        self, front: str, back: str, source: str, extra: Sequence[tuple[str, str]] = ()
+    ) -> tuple[str, ...]:
+        """The note's fields from the card's HTML, its source line and its field sections'
+        HTML ((field name, HTML) pairs, only for declared note types)."""
+        if self.declared is None:
+            return self.make_fields(front, back, source)
+        return fill_declared(self.declared, front, back, dict(extra))
 
     def guid_parts(self, deck_key: str, card_key: str) -> tuple[str, ...]:
         """What a note's GUID hashes. The kind is part of it (except for plain cards)
@@ -137,8 +149,85 @@ BY_NAME = {kind.name: kind for kind in KINDS}
 
 
 def kind_of(card: Card) -> CardKind:
-    """The kind of a parsed card."""
+    """The kind of a parsed card: its declared note type's, else the first that matches."""
+    if card.note_type is not None:
+        return declared_kind(card.note_type)
     return next(kind for kind in KINDS if kind.matches(card))
+
+
+def fill_declared(
+    decl: NoteTypeDecl, front: str, back: str, extra: Mapping[str, str]
+) -> tuple[str, ...]:
+    """A declared note type's fields: the question field from the heading (unless the
+    heading is only a label), the answer field from the body, the others from the card's
+    field sections; a field no section gives is empty."""
+    values = dict(extra)
+    if decl.question is not None:
+        values[decl.question] = front
+    values[decl.answer] = back
+    return tuple(values.get(name, "") for name in decl.fields)
+
+
+# `{{cloze:Field}}`, also behind other filters (`{{type:cloze:Field}}`): filters are
+# separated by ':' and the field's name comes last.
+_REPLACEMENT_RE = re.compile(r"\{\{([^{}]*)\}\}")
+
+
+def cloze_fields(decl: NoteTypeDecl) -> tuple[int, ...]:
+    """The indexes of the fields a cloze note type's card fronts use with `cloze:`."""
+    names: set[str] = set()
+    for template in decl.templates:
+        for match in _REPLACEMENT_RE.finditer(template.front):
+            *filters, name = (part.strip() for part in match[1].split(":"))
+            if "cloze" in filters:
+                names.add(name)
+    return tuple(i for i, name in enumerate(decl.fields) if name in names)
+
+
+def _declared_ords(decl: NoteTypeDecl, fields: tuple[str, ...]) -> list[int]:
+    """The cards of a note of a declared type, as Anki makes them: for a cloze type, one
+    per cloze number in the fields its template uses with `cloze:` (c1 is card 0; no
+    cloze: card 0); for a standard type, one per template whose front shows a field the
+    note fills (apkg.py asks genanki, which implements Anki's rule)."""
+    if decl.cloze:
+        numbers = {
+            int(m["n"]) - 1
+            for index in cloze_fields(decl)
+            for m in CLOZE_RE.finditer(fields[index])
+            if int(m["n"]) > 0
+        }
+        return sorted(numbers) or [0]
+    from cardsmith import apkg  # apkg (genanki's module) builds on this one
+
+    return apkg.template_ords(decl, fields)
+
+
+@functools.cache
+def declared_kind(decl: NoteTypeDecl) -> CardKind:
+    """The kind of the cards of a declared note type (made at runtime, one per type)."""
+    return CardKind(
+        name=decl.kind,
+        note_type_id=decl.id,
+        note_type_name=decl.name,
+        fields=decl.fields,
+        templates=(),  # the declared templates are decl.templates, passed through as written
+        matches=lambda card: card.note_type == decl,
+        make_fields=lambda front, back, source: fill_declared(decl, front, back, {}),
+        card_ords=functools.partial(_declared_ords, decl),
+        cloze=decl.cloze,
+        sort_field=decl.sort_field,
+        declared=decl,
+    )
+
+
+def declared_digest(decl: NoteTypeDecl) -> str:
+    """A hash of everything of a declared note type that goes into a package."""
+    parts = [str(decl.id), decl.name, str(decl.cloze), *decl.fields, "\x1e",
+             str(decl.sort_field), str(decl.modified), decl.css,
+             str(decl.latex_pre), str(decl.latex_post)]  # fmt: skip
+    for template in decl.templates:
+        parts += [template.name, template.front, template.back]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def card_css() -> str:

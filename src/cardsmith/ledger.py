@@ -41,7 +41,7 @@ HEADER = (
 _VERSION_RE = re.compile(r"cardsmith-ledger (\S+)")
 _ROW_RE = re.compile(
     r"(?P<state>card|removed) (?P<changed>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (?P<nid>[1-9]\d{0,15}) "
-    r"(?P<guid>[!-~]{1,64}) (?P<kind>[a-z]+) (?P<content>[0-9a-f]{16}) "
+    r"(?P<guid>[!-~]{1,64}) (?P<kind>[a-z]+|nt[1-9]\d{0,18}) (?P<content>[0-9a-f]{16}) "
     r"(?P<question>[0-9a-f]{8}) (?P<answer>[0-9a-f]{32}) "
     r"(?P<key>(?:id|q):[^\x00-\x20\x7f][^\x00-\x1f\x7f]*)"
 )
@@ -265,9 +265,23 @@ def read(path: Path, report: Report) -> Ledger:
 _RESTORE = "restore it from version control (git checkout -- <ledger>) rather than edit it"
 
 
+def is_kind(name: str) -> bool:
+    """Is name a kind the ledger can record: one of cardsmith's own kinds, or a declared
+    note type as `nt<id>` (whether the deck declares it is checked by `check_kinds`)."""
+    return name in kinds.BY_NAME or _DECLARED_KIND_RE.fullmatch(name) is not None
+
+
+def declared_kind(name: str) -> int | None:
+    """The note type id of a kind `nt<id>`, or None for cardsmith's own kinds."""
+    return int(name[2:]) if _DECLARED_KIND_RE.fullmatch(name) else None
+
+
+_DECLARED_KIND_RE = re.compile(r"nt[1-9]\d{0,18}")
+
+
 def _parse_row(line: str) -> Entry | None:
     match = _ROW_RE.fullmatch(line)
-    if match is None or match["kind"] not in kinds.BY_NAME:
+    if match is None or not is_kind(match["kind"]):
         return None
     try:
         changed = _parse_time(match["changed"])

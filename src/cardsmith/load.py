@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from cardsmith.diagnostics import Report
 from cardsmith.errors import ContentError
 from cardsmith.files import FileProblem, check_regular, not_utf8, reason
 from cardsmith.model import Card, Deck, normalize_question
-from cardsmith.parse import parse_deck_toml, parse_topic_file
+from cardsmith.parse import NOTE_TYPES_DIR, parse_deck_toml, parse_note_types, parse_topic_file
 
 DECK_FILE = "deck.toml"
 _SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__"}
@@ -146,6 +147,13 @@ def load(paths: list[Path], exclude: Path | None = None) -> tuple[list[Deck], Re
         config = parse_deck_toml(toml, report)
         if config is None:
             continue
+        note_types = parse_note_types(config.root, report)
+        if note_types is None:
+            continue
+        config = dataclasses.replace(config, note_types=note_types)
+        if (config.root / NOTE_TYPES_DIR).is_dir():  # note types there, never topics
+            declarations = (config.root / NOTE_TYPES_DIR).resolve()
+            files = [md for md in files if not md.resolve().is_relative_to(declarations)]
         topic_files = []
         errors_before = len(report.errors)
         for md in files:

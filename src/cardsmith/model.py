@@ -40,6 +40,51 @@ def slugify(text: str, max_length: int = 60) -> str:
 
 
 @dataclass(frozen=True)
+class NoteTypeTemplate:
+    """One card template of a declared note type, as its author wrote it."""
+
+    name: str
+    front: str
+    back: str
+
+
+@dataclass(frozen=True)
+class NoteTypeDecl:
+    """A note type declared by a deck in `note-types/<handle>.toml` (docs/format.md,
+    "Declared note types"): an Anki note type cardsmith passes through as written."""
+
+    path: Path
+    handle: str
+    name: str
+    id: int
+    cloze: bool
+    fields: tuple[str, ...]
+    sort_field: int  # index into fields
+    question: str | None  # the field the `## ` heading fills; None: the heading is a label
+    answer: str  # the field the card's body (up to its first field section) fills
+    modified: int  # the note type's `mod` in packages (Unix time)
+    css: str
+    templates: tuple[NoteTypeTemplate, ...]
+    latex_pre: str | None = None
+    latex_post: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """The name of its kind in the ledger and in notes: `nt<id>`."""
+        return f"nt{self.id}"
+
+
+@dataclass(frozen=True)
+class FieldSection:
+    """A `### Name {.field}` section of a card of a declared note type."""
+
+    name: str
+    line: int  # the heading's line
+    markdown: str
+    markdown_line: int  # the line its Markdown starts on
+
+
+@dataclass(frozen=True)
 class DeckConfig:
     """A deck folder and the settings of its deck.toml."""
 
@@ -52,6 +97,10 @@ class DeckConfig:
     tags: tuple[str, ...]
     source_url: str | None = None
     file_slug: str | None = None  # deck.toml's `slug`: the packages' file name
+    note_types: tuple[NoteTypeDecl, ...] = ()  # declared in note-types/*.toml, by handle
+
+    def note_type(self, handle: str) -> NoteTypeDecl | None:
+        return next((t for t in self.note_types if t.handle == handle), None)
 
     @property
     def root(self) -> Path:
@@ -92,10 +141,13 @@ class Card:
     answer_line: int
     code_blocks: tuple[CodeBlock, ...]
     reverse: bool = False
+    note_type: NoteTypeDecl | None = None  # a declared note type chosen for this card
+    extra_fields: tuple[FieldSection, ...] = ()  # its field sections, in source order
 
     @property
     def kind(self) -> str:
-        """The name of the card's kind (see kinds.py): "basic", "reverse" or "cloze"."""
+        """The name of the card's kind (see kinds.py): "basic", "reverse" or "cloze", or
+        `nt<id>` for a declared note type."""
         from cardsmith.kinds import kind_of  # kinds builds on this module
 
         return kind_of(self).name

@@ -152,7 +152,12 @@ def _make_contents(rendered: RenderedDeck) -> Iterator[_Content]:
             card,
             kind,
             subdecks[(topic_file.level, topic_file.topic)],
-            kind.make_fields(card.front, card.back, source_field(config, topic_file, card)),
+            kind.note_fields(
+                card.front,
+                card.back,
+                "" if kind.declared else source_field(config, topic_file, card),
+                card.sections,
+            ),
             tags[topic_file.path],
         )
 
@@ -206,6 +211,7 @@ def plan_notes(
             mod=identity.mod,
             position=position,
             note_id=identity.note_id,
+            note_type=content.kind.declared,
         )
         media = tuple(name for name, _ in content.card.media)
         notes.append(PlannedNote(content.topic_file.level, spec, media))

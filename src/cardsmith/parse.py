@@ -13,11 +13,21 @@ import yaml
 
 from cardsmith.diagnostics import Report
 from cardsmith.files import MAX_MARKDOWN_BYTES, MAX_TOML_BYTES, FileProblem, read_regular
-from cardsmith.kinds import kind_of
-from cardsmith.model import CLOZE_RE, Card, CodeBlock, DeckConfig, TopicFile, slugify
+from cardsmith.kinds import KINDS, kind_of
+from cardsmith.model import (
+    CLOZE_RE,
+    Card,
+    CodeBlock,
+    DeckConfig,
+    FieldSection,
+    NoteTypeDecl,
+    NoteTypeTemplate,
+    TopicFile,
+    slugify,
+)
 
 DECK_KEYS = {"name", "id", "levels", "default_level", "description", "tags", "source_url", "slug"}
-FRONT_MATTER_KEYS = {"level", "topic", "tags", "reverse"}
+FRONT_MATTER_KEYS = {"level", "topic", "tags", "reverse", "note-type"}
 CARD_MARKERS = {"reverse"}
 
 # A fence line, the one definition: the card splitter below and the renderer's block
@@ -25,14 +35,16 @@ CARD_MARKERS = {"reverse"}
 # hold a backtick; a closing fence repeats the opening character at least as often.
 _FENCE = r"(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>[^\n]*)"
 FENCE_RE = re.compile(rf"^{_FENCE}$")
-ATTRS_RE = re.compile(r"\{(?P<attrs>[#.][^{}]*)\}\s*$")
+ATTRS_RE = re.compile(r"\{(?P<attrs>(?:[#.]|type=)[^{}]*)\}\s*$")
 _ATTRS_RE = ATTRS_RE
 _VALID_ID_RE = re.compile(r"^\w[\w.-]*$")
-# The lines that give a body its structure: fences, and `#` or `##` headings.
+# The lines that give a body its structure: fences, and `#`, `##` or `###` headings (a
+# `###` heading matters only as a field section, `### Name {.field}`).
 _EVENT_RE = re.compile(
-    rf"^(?:{_FENCE}|(?P<hindent> {{0,3}})(?P<hashes>##?)(?:[ \t]+(?P<rest>[^\n]*))?[ \t]*)$",
+    rf"^(?:{_FENCE}|(?P<hindent> {{0,3}})(?P<hashes>#{{1,3}})(?:[ \t]+(?P<rest>[^\n]*))?[ \t]*)$",
     re.MULTILINE,
 )
+_FIELD_HEAD_RE = re.compile(r"(?P<name>.*?)[ \t]*\{[ \t]*\.field[ \t]*\}")
 _NON_BLANK_RE = re.compile(r"\S")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAG_RE = re.compile(r"^[^\s\"]+$")
@@ -120,8 +132,9 @@ def read_text(path: Path, report: Report, limit: int = MAX_MARKDOWN_BYTES) -> st
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
-    """The settings of one deck.toml, or None after reporting why it is unusable."""
+def _read_toml(path: Path, report: Report, what: str) -> tuple[dict[str, Any], str] | None:
+    """A TOML file's table and its text, or None after reporting why it is unusable
+    (what: the file's kind in messages, e.g. "deck.toml")."""
     text = read_text(path, report, MAX_TOML_BYTES)
     if text is None:
         return None
@@ -146,12 +159,21 @@ def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
         line = text.count("\n", 0, huge.start()) + 1 if huge else 1
         report.error(path, line, "invalid TOML: a number has more than 4,300 digits")
         return None
-    key_lines = _key_lines(text)
     problem = _config_problem(data)
     if problem:
-        line = _line_of_problem(data, key_lines, 1)
-        report.error(path, line, f"invalid deck.toml: {problem}")
+        line = _line_of_problem(data, _key_lines(text), 1)
+        report.error(path, line, f"invalid {what}: {problem}")
         return None
+    return data, text
+
+
+def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
+    """The settings of one deck.toml, or None after reporting why it is unusable."""
+    loaded = _read_toml(path, report, "deck.toml")
+    if loaded is None:
+        return None
+    data, text = loaded
+    key_lines = _key_lines(text)
 
     def line_of(key: str) -> int:
         return key_lines.get(key, 1)
@@ -243,6 +265,216 @@ def parse_deck_toml(path: Path, report: Report) -> DeckConfig | None:
         tags=tags,
         source_url=source_url,
         file_slug=slug,
+    )
+
+
+NOTE_TYPES_DIR = "note-types"
+NOTE_TYPE_KEYS = {
+    "name", "id", "kind", "fields", "sort_field", "question", "answer", "modified", "css",
+    "latex_pre", "latex_post", "templates",
+}  # fmt: skip
+TEMPLATE_KEYS = {"name", "front", "back"}
+_HANDLE_RE = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
+_TEMPLATES_HEADER_RE = re.compile(r"^[ \t]*\[\[[ \t]*[\"']?templates[\"']?[ \t]*\]\]", re.MULTILINE)
+# Anki reads field names inside templates' {{...}}: these would break them.
+_BAD_FIELD_RE = re.compile(r"[:{}\"]|^[#/^]")
+
+
+def parse_note_types(root: Path, report: Report) -> tuple[NoteTypeDecl, ...] | None:
+    """The note types a deck declares in note-types/<handle>.toml beside its deck.toml
+    (docs/format.md, "Declared note types"), sorted by handle; None after reporting."""
+    folder = root / NOTE_TYPES_DIR
+    if folder.is_symlink():
+        report.error(folder, 1, "note-types is a link: it must be a folder of the deck")
+        return None
+    if not folder.is_dir():
+        return ()
+    declared: list[NoteTypeDecl] = []
+    ok = True
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.suffix != ".toml" or path.is_dir():
+            report.warning(
+                path, 1, "not read: note-types/ holds only note types, as <handle>.toml files"
+            )
+            continue
+        if not _HANDLE_RE.match(path.stem):
+            report.error(
+                path,
+                1,
+                f"note type file name {short(path.name)}: the name before .toml is the note "
+                "type's handle: lowercase letters, digits and '-', starting with a letter or "
+                "digit (e.g. basic.toml)",
+            )
+            ok = False
+            continue
+        decl = parse_note_type(path, report)
+        if decl is None:
+            ok = False
+            continue
+        declared.append(decl)
+    own = {kind.note_type_id: kind.note_type_name for kind in KINDS}
+    first_of: dict[int, NoteTypeDecl] = {}
+    for decl in declared:
+        line = _key_lines(read_text(decl.path, Report(), MAX_TOML_BYTES) or "").get("id", 1)
+        if decl.id in own:
+            report.error(
+                decl.path,
+                line,
+                f"id {decl.id} is the id of cardsmith's own note type {own[decl.id]!r}: "
+                "a declared note type needs its own id",
+            )
+            ok = False
+        first = first_of.setdefault(decl.id, decl)
+        if first is not decl:
+            report.error(decl.path, line, f"id {decl.id} is also the id of {first.path}")
+            ok = False
+    return tuple(declared) if ok else None
+
+
+def parse_note_type(path: Path, report: Report) -> NoteTypeDecl | None:
+    """One note-types/<handle>.toml, or None after reporting every problem in it."""
+    loaded = _read_toml(path, report, "note type")
+    if loaded is None:
+        return None
+    data, text = loaded
+    key_lines = _key_lines(text)
+    headers = [text.count("\n", 0, m.start()) + 1 for m in _TEMPLATES_HEADER_RE.finditer(text)]
+    errors_before = len(report.errors)
+
+    def line_of(key: str) -> int:
+        return key_lines.get(key, 1)
+
+    def error(key: str, message: str) -> None:
+        report.error(path, line_of(key), message)
+
+    unknown_keys = [k for k in data if k not in NOTE_TYPE_KEYS]
+    for unknown in unknown_keys[:MAX_NAMED_UNKNOWN]:
+        report.warning(path, line_of(unknown), f"unknown key {short(unknown)} in a note type")
+
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        error("name", "a note type needs 'name', a non-empty string (its name in Anki)")
+    note_type_id = data.get("id")
+    if (
+        not isinstance(note_type_id, int)
+        or isinstance(note_type_id, bool)
+        or not 1 <= note_type_id < 2**63
+    ):
+        error("id", "a note type needs 'id', its Anki note type id: an integer from 1 to 2**63-1")
+    kind = data.get("kind", "standard")
+    if kind not in ("standard", "cloze"):
+        error("kind", f'\'kind\' must be "standard" or "cloze", not {short(kind)}')
+
+    fields = data.get("fields")
+    field_names: tuple[str, ...] = ()
+    if (
+        not isinstance(fields, list)
+        or not fields
+        or not all(isinstance(f, str) and f.strip() for f in fields)
+    ):
+        error("fields", "a note type needs 'fields', a list of field names (non-empty strings)")
+    elif len(set(fields)) != len(fields):
+        twice = next(f for f in fields if fields.count(f) > 1)
+        error("fields", f"field {short(twice)} is listed twice in 'fields'")
+    elif bad := next((f for f in fields if f != f.strip() or _BAD_FIELD_RE.search(f)), None):
+        error(
+            "fields",
+            f"field name {short(bad)} may not contain ':', '{{', '}}' or '\"', start with "
+            "'#', '/' or '^', nor start or end with a space (Anki reads field names in templates)",
+        )
+    else:
+        field_names = tuple(fields)
+
+    def field_index(key: str, default: int) -> int | None:
+        value = data.get(key)
+        if value is None:
+            return default
+        if isinstance(value, str) and value in field_names:
+            return field_names.index(value)
+        if field_names:
+            error(key, f"'{key}' {short(value)} is not one of the fields ({', '.join(field_names)})")
+        return None
+
+    sort_field = field_index("sort_field", 0)
+    question: str | None = field_names[0] if field_names else None
+    if data.get("question") == "":
+        question = None
+    elif (index := field_index("question", 0)) is not None and field_names:
+        question = field_names[index]
+    answer_default = next((f for f in field_names if f != question), None)
+    answer: str | None = answer_default
+    if "answer" in data:
+        index = field_index("answer", 0)
+        answer = field_names[index] if index is not None and field_names else None
+    if field_names and answer is None and "answer" not in data:
+        error("fields", "a note type with a question field needs a second field for the answer")
+    elif field_names and answer is not None and answer == question:
+        error("answer", f"'answer' and 'question' are the same field ({answer}): they must differ")
+
+    modified = data.get("modified")
+    if not isinstance(modified, int) or isinstance(modified, bool) or not 0 <= modified < 2**63:
+        error(
+            "modified",
+            "a note type needs 'modified', when its css or templates last changed (Unix "
+            "seconds): Anki updates a learner's copy of the note type only when it is newer",
+        )
+    css = data.get("css", "")
+    if not isinstance(css, str):
+        error("css", "'css' must be a string")
+    latex: dict[str, str | None] = {}
+    for key in ("latex_pre", "latex_post"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            error(key, f"'{key}' must be a string")
+        latex[key] = value if isinstance(value, str) else None
+
+    templates: list[NoteTypeTemplate] = []
+    raw = data.get("templates")
+    if not isinstance(raw, list) or not raw or not all(isinstance(t, dict) for t in raw):
+        error("templates", "a note type needs at least one [[templates]] (name, front, back)")
+    else:
+        if kind == "cloze" and len(raw) != 1:
+            line = headers[1] if len(headers) > 1 else line_of("templates")
+            report.error(path, line, "a cloze note type has exactly one template")
+        for number, template in enumerate(raw):
+            line = headers[number] if number < len(headers) else line_of("templates")
+            extra = [k for k in template if k not in TEMPLATE_KEYS]
+            for unknown in extra[:MAX_NAMED_UNKNOWN]:
+                report.warning(path, line, f"unknown key {short(unknown)} in a template")
+            parts = [template.get(k) for k in ("name", "front", "back")]
+            if not all(isinstance(p, str) for p in parts) or not str(parts[0]).strip():
+                report.error(
+                    path,
+                    line,
+                    "a template needs 'name' (non-empty), 'front' and 'back', all strings",
+                )
+                continue
+            if any(t.name == parts[0] for t in templates):
+                report.error(path, line, f"template name {short(parts[0])} is used twice")
+                continue
+            templates.append(NoteTypeTemplate(str(parts[0]), str(parts[1]), str(parts[2])))
+
+    if len(report.errors) > errors_before:
+        return None
+    assert isinstance(name, str) and isinstance(note_type_id, int) and isinstance(modified, int)
+    assert sort_field is not None and answer is not None and isinstance(css, str)
+    return NoteTypeDecl(
+        path=path,
+        handle=path.stem,
+        name=name.strip(),
+        id=note_type_id,
+        cloze=kind == "cloze",
+        fields=field_names,
+        sort_field=sort_field,
+        question=question,
+        answer=answer,
+        modified=modified,
+        css=css,
+        templates=tuple(templates),
+        latex_pre=latex["latex_pre"],
+        latex_post=latex["latex_post"],
     )
 
 
@@ -343,8 +575,32 @@ def parse_topic_file(path: Path, deck: DeckConfig, report: Report) -> TopicFile 
         report.error(path, meta_line("reverse"), "'reverse' must be true or false")
         ok = False
 
+    note_type = meta.get("note-type")
+    if note_type is not None:
+        declared = deck.note_type(note_type) if isinstance(note_type, str) else None
+        if declared is None:
+            report.error(path, meta_line("note-type"), _unknown_note_type(note_type, deck))
+            ok = False
+        elif reverse is True:
+            report.error(
+                path,
+                meta_line("note-type"),
+                "'reverse' and 'note-type' do not go together: a declared note type has "
+                "its own card templates",
+            )
+            ok = False
+        note_type = declared
+
     errors_before = len(report.errors)
-    title, cards = parse_cards(path, body, body_line, report, reverse=reverse is True)
+    title, cards = parse_cards(
+        path,
+        body,
+        body_line,
+        report,
+        reverse=reverse is True,
+        deck=deck,
+        note_type=note_type if isinstance(note_type, NoteTypeDecl) else None,
+    )
     if isinstance(topic_value, str):
         topic = topic_value.strip()
     else:  # from the title or the file name: made safe for a deck name, not refused
@@ -355,6 +611,14 @@ def parse_topic_file(path: Path, deck: DeckConfig, report: Report) -> TopicFile 
         return None
     assert isinstance(level, str)
     return TopicFile(path=path, level=level, topic=topic, tags=tags, cards=cards)
+
+
+def _unknown_note_type(handle: object, deck: DeckConfig) -> str:
+    known = ", ".join(t.handle for t in deck.note_types)
+    where = f"{deck.root / NOTE_TYPES_DIR}/"
+    return f"unknown note type {short(handle)}: " + (
+        f"{where} declares {known}" if known else f"declare it in {where}<handle>.toml"
+    )
 
 
 def _load_yaml(path: Path, front: str, front_line: int, report: Report) -> Any:
@@ -430,15 +694,24 @@ class _Fence:
 
 
 def parse_cards(
-    path: Path, body: str, first_line: int, report: Report, reverse: bool = False
+    path: Path,
+    body: str,
+    first_line: int,
+    report: Report,
+    reverse: bool = False,
+    deck: DeckConfig | None = None,
+    note_type: NoteTypeDecl | None = None,
 ) -> tuple[str | None, tuple[Card, ...]]:
     """The `# ` title and the `## ` cards of a Markdown body.
 
-    Only fence lines and `#`/`##` headings matter for the structure, so one regular
+    Only fence lines and `#`/`##`/`###` headings matter for the structure, so one regular
     expression finds those and everything else is sliced, not walked line by line.
+    note_type: the file's declared note type (front matter `note-type:`); deck: where a
+    heading's `type=<handle>` is looked up.
     """
     fences: list[_Fence] = []
     heads: list[tuple[int, int, int, str]] = []  # (line, start offset, end offset, text)
+    field_heads: list[tuple[int, int, int, str]] = []  # `### Name {.field}`: the same
     title: tuple[int, str] | None = None  # (line, text) of the `# ` before the first card
     open_fence: _Fence | None = None
     line, last = first_line, 0
@@ -462,6 +735,10 @@ def parse_cards(
                 line, event.start(), event.end(), event["indent"], marks, event["info"]
             )
             fences.append(open_fence)
+        elif event["hashes"] == "###":
+            field = _FIELD_HEAD_RE.fullmatch((event["rest"] or "").strip())
+            if field is not None and heads:
+                field_heads.append((line, event.start(), event.end(), field["name"]))
         elif event["hashes"] == "##":
             heads.append(
                 (line, event.start(), event.end(), _strip_closing_hashes(event["rest"] or ""))
@@ -480,6 +757,7 @@ def parse_cards(
 
     cards: list[Card] = []
     next_fence = 0  # fences and headings are both in body order: walk them together
+    next_field = 0
     for n, (line_no, _, head_end, heading) in enumerate(heads):
         end = heads[n + 1][1] if n + 1 < len(heads) else len(body)
         while next_fence < len(fences) and fences[next_fence].start < head_end:
@@ -488,35 +766,76 @@ def parse_cards(
         while next_fence < len(fences) and fences[next_fence].start < end:
             next_fence += 1
         inside = fences[first_fence:next_fence]
-        question, explicit_id, card_reverse = heading, None, reverse
+        first_field = next_field
+        while next_field < len(field_heads) and field_heads[next_field][1] < end:
+            next_field += 1
+        sections = field_heads[first_field:next_field]
+        question, explicit_id, card_reverse, card_type = heading, None, reverse, note_type
         match = _ATTRS_RE.search(heading)
         if match:
             question = heading[: match.start()].strip()
             attrs = _heading_attrs(match["attrs"], path, line_no, report)
             if attrs is None:
                 continue
-            explicit_id, markers = attrs
+            explicit_id, markers, handle = attrs
             card_reverse = card_reverse or "reverse" in markers
+            if handle is not None:
+                card_type = deck.note_type(handle) if deck is not None else None
+                if card_type is None:
+                    report.error(path, line_no, _unknown_note_type(handle, deck or _NO_DECK))
+                    continue
         if not question:
             report.error(path, line_no, "card has no question text")
             continue
-        content = _NON_BLANK_RE.search(body, head_end, end)
-        if content is None:
+        if card_type is not None and card_reverse:
+            report.error(
+                path,
+                line_no,
+                "'.reverse' and a declared note type do not go together: the note type "
+                "has its own card templates",
+            )
+            continue
+        if sections and card_type is None:
+            report.error(
+                path,
+                sections[0][0],
+                "'{.field}' sections belong to cards of a declared note type (choose one "
+                "with front matter 'note-type:' or the heading's {type=...})",
+            )
+            continue
+        answer_end = sections[0][1] if sections else end
+        content = _NON_BLANK_RE.search(body, head_end, answer_end)
+        if content is None and card_type is None:
             report.error(path, line_no, f"question has an empty answer: {question}")
             continue
-        answer, blocks = _answer_and_blocks(path, body, head_end, end, inside)
+        answer, blocks = _answer_and_blocks(
+            path, body, head_end, answer_end, [f for f in inside if f.start < answer_end]
+        )
+        extra: list[FieldSection] = []
+        if card_type is not None:
+            parsed = _field_sections(path, body, sections, end, inside, card_type, report)
+            if parsed is None:
+                continue
+            extra, more_blocks = parsed
+            blocks += more_blocks
         cards.append(
             Card(
                 path=path,
                 line=line_no,
                 question=question,
                 explicit_id=explicit_id,
-                answer=answer,
-                answer_line=line_no + body.count("\n", head_end, content.start()),
+                answer=answer if content is not None else "",
+                answer_line=line_no + body.count("\n", head_end, content.start())
+                if content is not None
+                else line_no + 1,
                 code_blocks=blocks,
                 reverse=card_reverse,
+                note_type=card_type,
+                extra_fields=tuple(extra),
             )
         )
+        if card_type is not None:
+            continue  # clozes may be in any field of a declared note type
         if "{{c" in question and CLOZE_RE.search(question):
             report.error(path, line_no, "cloze markers belong in the answer, not the question")
             cards.pop()
@@ -527,6 +846,62 @@ def parse_cards(
             if problems:
                 cards.pop()
     return title[1] or None if title else None, tuple(cards)
+
+
+_NO_DECK = DeckConfig(Path("deck.toml"), "", "", (), None, "", ())
+
+
+def _field_sections(
+    path: Path,
+    body: str,
+    sections: list[tuple[int, int, int, str]],
+    end: int,
+    fences: list[_Fence],
+    note_type: NoteTypeDecl,
+    report: Report,
+) -> tuple[list[FieldSection], tuple[CodeBlock, ...]] | None:
+    """A card's `### Name {.field}` sections, or None after reporting a bad one."""
+    found: list[FieldSection] = []
+    blocks: list[CodeBlock] = []
+    taken = {note_type.question, note_type.answer}
+    ok = True
+    for n, (line_no, _, head_end, name) in enumerate(sections):
+        stop = sections[n + 1][1] if n + 1 < len(sections) else end
+        if name not in note_type.fields:
+            report.error(
+                path,
+                line_no,
+                f"{short(name)} is not a field of note type {note_type.handle!r} "
+                f"(fields: {', '.join(note_type.fields)})",
+            )
+            ok = False
+            continue
+        if name in taken:
+            role = (
+                "question (the '## ' heading)"
+                if name == note_type.question
+                else "answer (the card's text before its first field section)"
+                if name == note_type.answer
+                else "given by an earlier section of this card"
+            )
+            report.error(path, line_no, f"field {name!r} is the card's {role}")
+            ok = False
+            continue
+        taken.add(name)
+        content = _NON_BLANK_RE.search(body, head_end, stop)
+        if content is None:
+            found.append(FieldSection(name, line_no, "", line_no + 1))
+            continue
+        markdown, more = _answer_and_blocks(
+            path, body, head_end, stop, [f for f in fences if head_end <= f.start < stop]
+        )
+        found.append(
+            FieldSection(
+                name, line_no, markdown, line_no + body.count("\n", head_end, content.start())
+            )
+        )
+        blocks.extend(more)
+    return (found, tuple(blocks)) if ok else None
 
 
 def _warn_stray(
@@ -547,12 +922,19 @@ def _warn_stray(
 
 def _heading_attrs(
     text: str, path: Path, line: int, report: Report
-) -> tuple[str | None, set[str]] | None:
-    """The id and markers of a heading's `{#id .marker}` block, or None after reporting."""
+) -> tuple[str | None, set[str], str | None] | None:
+    """The id, markers and note type of a heading's `{#id .marker type=handle}` block, or
+    None after reporting."""
     explicit_id: str | None = None
     markers: set[str] = set()
+    handle: str | None = None
     for word in text.split():
-        if word.startswith(".") and word[1:] in CARD_MARKERS:
+        if word.startswith("type="):
+            if handle is not None:
+                report.error(path, line, f"two note types in {{{text}}}: give one type=")
+                return None
+            handle = word.removeprefix("type=")
+        elif word.startswith(".") and word[1:] in CARD_MARKERS:
             markers.add(word[1:])
         elif word.startswith("."):
             known = ", ".join(f".{m}" for m in sorted(CARD_MARKERS))
@@ -564,7 +946,7 @@ def _heading_attrs(
             rule = "use letters, digits, '-', '_' or '.', no spaces"
             report.error(path, line, f"invalid id {{{text}}}: {rule}")
             return None
-    return explicit_id, markers
+    return explicit_id, markers, handle
 
 
 def _strip_closing_hashes(text: str) -> str:

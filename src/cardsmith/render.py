@@ -35,7 +35,7 @@ from pygments.util import ClassNotFound
 
 from cardsmith.blocks import SEPARATOR, TIGHT, normalize_blocks
 from cardsmith.diagnostics import Report
-from cardsmith.model import CLOZE_RE, Card
+from cardsmith.model import CLOZE_RE, Card, FieldSection
 
 LIGHT_STYLE = "xcode"
 LIGHT_BACKGROUND = "#f6f8fa"
@@ -168,6 +168,12 @@ class RenderedCard:
     front: str
     back: str
     media: tuple[tuple[str, Path], ...]
+    fields: tuple[str, ...] = ()  # the HTML of card.extra_fields (declared note types)
+
+    @property
+    def sections(self) -> tuple[tuple[str, str], ...]:
+        """(field name, HTML) of each field section."""
+        return tuple(zip((s.name for s in self.card.extra_fields), self.fields, strict=True))
 
 
 def media_name(data: bytes, suffix: str) -> str:
@@ -655,7 +661,18 @@ class Renderer:
                 front = front[3:-4]
         if "\\" in card.answer or "\\" in card.question:
             self.check_math(f"{front}\n{back}")
-        return RenderedCard(card, front, back, tuple(dict.fromkeys(self._used)))
+        fields = tuple(self._render_field(section) for section in card.extra_fields)
+        return RenderedCard(card, front, back, tuple(dict.fromkeys(self._used)), fields)
+
+    def _render_field(self, section: FieldSection) -> str:
+        """A field section's HTML, rendered exactly like an answer ("" when empty)."""
+        if not section.markdown.strip():
+            return ""
+        self._text, self._first_line = section.markdown, section.markdown_line
+        converted = self._convert(section.markdown)
+        if "\\" in section.markdown:
+            self.check_math(converted)
+        return converted
 
     def _convert(self, text: str) -> str:
         self._md.reset()

@@ -133,6 +133,7 @@ def render_cards(root: Path, allow_html: bool, cards: Sequence[Card]) -> list[Ca
                 tuple(
                     (d.line - card.line, d.severity.value, d.message) for d in renderer.report.items
                 ),
+                done.fields,
             )
         )
     return results
@@ -162,6 +163,11 @@ def render_decks(
                 card.answer,
                 card.answer_line - card.line,
                 options.allow_html,
+                *(
+                    part
+                    for section in card.extra_fields
+                    for part in (section.name, section.markdown, section.markdown_line - card.line)
+                ),
             )
             for _, card in items
         ]
@@ -205,7 +211,10 @@ def render_decks(
                     media.add(data, Path(relative).suffix)
                 sources.append((name, root / relative))
             cards.append(
-                (topic_file, RenderedCard(card, result.front, result.back, tuple(sources)))
+                (
+                    topic_file,
+                    RenderedCard(card, result.front, result.back, tuple(sources), result.fields),
+                )
             )
         description = _description(deck, report, options.allow_html)
         rendered.append(RenderedDeck(deck, tuple(cards), media, description))
