@@ -180,6 +180,12 @@ def _first_line(error: BaseException) -> str:
 
 
 def _import_apkg(anki: Any, col: Any, path: Path) -> None:
+    # A new collection holds Anki's stock note types; an incoming note type with the same
+    # name (another id) would be renamed "Basic+": move them out of the way first.
+    for n, entry in enumerate(col.models.all_names_and_ids()):
+        model = col.models.get(entry.id)
+        model["name"] = f"cardsmith scratch {n} {entry.id}"
+        col.models.update_dict(model)
     pb = anki.import_export_pb2
     always = pb.ImportAnkiPackageUpdateCondition.IMPORT_ANKI_PACKAGE_UPDATE_CONDITION_ALWAYS
     col.import_anki_package(

@@ -459,7 +459,7 @@ def _deck_toml(
 
     name = source.name.split("::")[-1]
     lines = [
-        f"# Imported from {source.origin.name} by `cardsmith import` (docs/importing.md).",
+        "# Written by `cardsmith import` (docs/importing.md); edit it as you like.",
         f"name = {_toml_str(name)}",
         f"id = {_toml_str(name)}",
         f"levels = {_toml_list(levels)}",
@@ -593,7 +593,7 @@ def _label(html_text: str) -> str:
         if len(label) + len(word) + 1 > 60:
             break
         label = f"{label} {word}".strip()
-    return label.rstrip(",.-") or "Card"
+    return label.rstrip(",.- ") or "Card"
 
 
 # Writing the folder.
