@@ -448,9 +448,12 @@ def test_a_collection_open_in_anki_is_refused_and_never_modified(
     refused(cli, ["--collection", path, "--deck", TOP], tmp_path / "out", "open in Anki")
     col.close()
     before = path.read_bytes()
+    beside = sorted(p.name for p in path.parent.iterdir())
     run_ok(cli, "import", "--collection", path, "--deck", TOP, "--out", tmp_path / "deck")
     assert path.read_bytes() == before
-    assert len(list((tmp_path / "deck").rglob("*.md"))) == 7
+    assert sorted(p.name for p in path.parent.iterdir()) == beside  # no -wal, no -shm
+    run_ok(cli, "import", "--collection", path, "--deck", TOP, "--out", tmp_path / "again")
+    assert len(list((tmp_path / "deck").rglob("*.md"))) == 6
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN EXCLUSIVE")  # another program holds it
     try:

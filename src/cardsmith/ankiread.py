@@ -155,15 +155,11 @@ def read_collection(path: Path, deck: str) -> Iterator[AnkiDeck]:
     with scratch_folder("import") as scratch:
         copy = scratch / "collection.anki2"
         try:
-            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            target = sqlite3.connect(copy)
-            try:
-                source.backup(target)  # a consistent copy (write-ahead log included)
-            finally:
-                target.close()
-                source.close()
-        except sqlite3.Error as error:
-            raise ReadError(path, f"cannot copy the collection: {error}") from None
+            # A plain copy: Anki closed leaves no write-ahead log, and an SQLite reader
+            # (even a read-only one) would leave -wal and -shm files beside the collection.
+            shutil.copyfile(path, copy)
+        except OSError as error:
+            raise ReadError(path, f"cannot copy it: {error.strerror or error}") from None
         try:
             col = anki.collection.Collection(str(copy))
         except anki.errors.AnkiException as error:

@@ -443,6 +443,8 @@ def import_command(
     else:
         assert package is not None
         result = import_package(package, out, deck, force, dry_run)
+    for warning in result.warnings:
+        typer.echo(warning, err=True)
     verb = "would write" if result.dry_run else "wrote"
     for name in result.files:
         typer.echo(f"{verb} {result.out / name}")

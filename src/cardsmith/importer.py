@@ -68,6 +68,7 @@ class ImportResult:
     note_types: int  # declared (foreign) note types
     media: int
     dry_run: bool
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -88,6 +89,7 @@ class _Plan:
     media: dict[str, Path] = field(default_factory=dict)  # path -> source file
     cards: dict[str, _Card] = field(default_factory=dict)  # card id -> card
     declared: dict[int, str] = field(default_factory=dict)  # note type id -> handle
+    warnings: list[str] = field(default_factory=list)
 
 
 def import_package(
@@ -118,7 +120,13 @@ def _import(
         plan = plan_folder(source)
         files = tuple(sorted([*plan.files, *plan.media, ledger.LEDGER_NAME]))
         result = ImportResult(
-            out, files, len(plan.cards), len(plan.declared), len(plan.media), dry_run
+            out,
+            files,
+            len(plan.cards),
+            len(plan.declared),
+            len(plan.media),
+            dry_run,
+            tuple(plan.warnings),
         )
         if not dry_run:
             _write(plan, out)
@@ -160,7 +168,7 @@ def plan_folder(source: AnkiDeck) -> _Plan:
         by_path.setdefault(card.path, []).append(card)
         plan.cards[card.card_id] = card
     for path, members in by_path.items():
-        plan.files[path] = _topic_file(source, members, handles, media, path)
+        plan.files[path] = _topic_file(source, members, handles, media, path, plan.warnings)
     return plan
 
 
@@ -527,6 +535,7 @@ def _topic_file(
     handles: Mapping[int, str],
     media: Mapping[str, str],
     path: str,
+    warnings: list[str],
 ) -> str:
     from cardsmith.unhtml import field_to_markdown, question_to_markdown
 
@@ -572,6 +581,10 @@ def _topic_file(
             ]
         if not heading.strip():
             heading = _label(answer) or card.card_id
+            warnings.append(
+                f"{path}: warning: note {card.note.id} has an empty question field; its "
+                f"heading {heading!r} fills it from now on"
+            )
         body = field_to_markdown(answer, media=relative).strip("\n")
         text = f"## {heading} {{{' '.join(attrs)}}}\n"
         if body:
