@@ -457,7 +457,7 @@ def test_a_collection_open_in_anki_is_refused_and_never_modified(
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN EXCLUSIVE")  # another program holds it
     try:
-        refused(cli, ["--collection", path, "--deck", TOP], tmp_path / "out2", "locked")
+        refused(cli, ["--collection", path, "--deck", TOP], tmp_path / "out2", "open in Anki")
     finally:
         conn.close()
 

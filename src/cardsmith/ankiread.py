@@ -147,8 +147,8 @@ def read_collection(path: Path, deck: str) -> Iterator[AnkiDeck]:
         # its own, which SQLite readers elsewhere do not see) and removes the log on close.
         raise ReadError(
             path,
-            f"the collection is open in Anki ({wal.name} is there): close Anki and try "
-            "again (if Anki is closed, open and close it once)",
+            f"the collection is open in Anki or another program ({wal.name} is there): "
+            "close it and try again (if Anki is closed, open and close it once)",
         )
     preflight(path)  # not there, not a collection, or locked by another program: one line
     anki = _backend()
