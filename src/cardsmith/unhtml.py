@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
@@ -26,6 +26,7 @@ from bs4 import BeautifulSoup
 from bs4.element import Comment, Doctype, NavigableString, PageElement, Tag
 from markdownify import MarkdownConverter
 
+from cardsmith.model import CLOZE_RE
 from cardsmith.render import highlight_code
 
 __all__ = ["field_to_markdown", "question_to_markdown"]
@@ -105,7 +106,11 @@ _KEPT_INLINE = frozenset(
 _SOUND_RE = re.compile(r"\[sound:([^\]\n]+)\]")
 _MATH_RE = re.compile(r"\\\((?:(?!\\[()]).)+?\\\)|\\\[(?:(?!\\[\[\]]).)+?\\\]", re.DOTALL)
 _CLOZE_OPEN_RE = re.compile(r"\{\{c\d+::")
-_CLOZE_CLOSE_RE = re.compile(r"(?:::((?:(?!\{\{|\}\}).)*?))?\}\}", re.DOTALL)
+_CLOZE_CLOSE_RE = re.compile(r"(?:::(?:(?!\{\{|\}\}).)*?)?\}\}", re.DOTALL)
+# What the renderer would read as $math$ or $$math$$ (render.py's rule).
+_DOLLAR_MATH_RE = re.compile(
+    r"\$\$(?:(?!\$\$).)+?\$\$|\$[^\s$](?:[^$\n]*?[^\s$\\])?\$(?!\d)", re.DOTALL
+)
 _URL_RE = re.compile(r"(?:https?|ftp)://|www\.|\S@\S", re.IGNORECASE)
 _EMOJI_RE = re.compile(r":[+\-\w]+:")
 _ENTITY_RE = re.compile(r"&(#\d+|#[xX][0-9a-fA-F]+|\w+);")
@@ -132,7 +137,9 @@ class _Field:
 
     @staticmethod
     def of(text: str) -> _Field:
-        pairs = frozenset(c for c in "*_~$" if text.count(c) >= 2)
+        pairs = frozenset(c for c in "*_~" if text.count(c) >= 2)
+        if _DOLLAR_MATH_RE.search(text):
+            pairs |= {"$"}
         if text.count("==") >= 2:
             pairs |= {"="}
         brackets = any(s in text for s in ("](", "][", "]:", "[^", "[[", "[ ]", "[x]", "[X]"))
@@ -147,7 +154,7 @@ def field_to_markdown(html_text: str, *, media: Mapping[str, str] | None = None)
         _group_lines(soup)
         text = converter.convert_soup(soup)
     except RecursionError:  # nesting deeper than Python's stack: keep the text
-        text = converter.escape_plain(soup.get_text())
+        text = converter.escape_plain(soup.get_text(" "))
     return _finish_block(text)
 
 
@@ -162,7 +169,7 @@ def question_to_markdown(html_text: str, *, media: Mapping[str, str] | None = No
     try:
         text = converter.convert_soup(soup)
     except RecursionError:
-        text = converter.escape_plain(soup.get_text())
+        text = converter.escape_plain(soup.get_text(" "))
     text = text.replace(_BREAK, "<br>")
     parts = [part.strip() for part in re.split(r"\s*<br>\s*", text.strip())]
     text = "<br>".join(part for part in parts if part)
@@ -203,16 +210,26 @@ def _has_block(tag: Tag) -> bool:
 def _group_lines(soup: BeautifulSoup) -> None:
     """Anki's editor writes lines as `<div>`s and `<br>`s: make each run of such lines a
     paragraph whose lines are joined by breaks; an empty line starts a new paragraph."""
+    holders: set[int] = set()  # ids of the elements that hold block elements
+    for tag in soup.find_all(_BLOCK_TAGS):
+        parent = tag.parent
+        while parent is not None and id(parent) not in holders:
+            holders.add(id(parent))
+            parent = parent.parent
+
+    def is_line(node: PageElement) -> bool:
+        return isinstance(node, Tag) and node.name == "div" and id(node) not in holders
+
     containers = [soup, *soup.find_all(["div", "blockquote", "li", "details"])]
     for container in containers:
-        if container is not soup and container.name == "div" and not _has_block(container):
+        if is_line(container):
             continue  # a line itself
         children = list(container.children)
-        if not any(
-            isinstance(c, Tag) and c.name == "div" and not _has_block(c) for c in children
-        ) and not (container is soup and any(_inline_content(c) for c in children)):
+        if not any(is_line(c) for c in children) and not (
+            container is soup and any(_inline_content(c) for c in children)
+        ):
             continue
-        _regroup(soup, container, children)
+        _regroup(soup, container, children, is_line)
 
 
 def _inline_content(node: PageElement) -> bool:
@@ -223,7 +240,12 @@ def _inline_content(node: PageElement) -> bool:
     return isinstance(node, Tag) and node.name not in _BLOCK_TAGS and node.name != "br"
 
 
-def _regroup(soup: BeautifulSoup, container: Tag, children: list[PageElement]) -> None:
+def _regroup(
+    soup: BeautifulSoup,
+    container: Tag,
+    children: list[PageElement],
+    is_line: Callable[[PageElement], bool],
+) -> None:
     lines: list[list[PageElement]] = [[]]  # each line: its inline nodes
     paragraphs: list[tuple[str, object]] = []  # ("lines", [...]) or ("block", node)
 
@@ -241,7 +263,7 @@ def _regroup(soup: BeautifulSoup, container: Tag, children: list[PageElement]) -
                 lines.append([])
             else:
                 end_paragraph()
-        elif isinstance(child, Tag) and child.name == "div" and not _has_block(child):
+        elif isinstance(child, Tag) and is_line(child):
             inner = list(child.children)
             if not any(not _is_blank(n) for n in inner):
                 end_paragraph()
@@ -340,7 +362,7 @@ class _Converter(MarkdownConverter):
         out: list[str] = []
         position = 0
         in_table = "td" in parent_tags or "th" in parent_tags
-        for match in _special_spans(text):
+        for match in _special_spans(text, self._media_path):
             out.append(
                 self._escape(text[position : match[0]], in_table, line_start and position == 0)
             )
@@ -553,16 +575,27 @@ class _Converter(MarkdownConverter):
             for cls in inner.get("class") or []:
                 if cls.startswith("language-"):
                     language = cls[len("language-") :]
-        return self._fence(code, language, parent_tags)
+        if (
+            not language
+            and isinstance(inner, Tag)
+            and not self.inline
+            and _block_ancestor(el) == "[document]"
+            and code.strip()
+        ):
+            # What an indented block renders to (cardsmith highlights fences only).
+            code = code[:-1] if code.endswith("\n") else code
+            indented = "\n".join(f"    {line}" if line else "" for line in code.split("\n"))
+            return f"\n\n{indented}\n\n"
+        return self._fence(el, code, language, parent_tags)
 
     def _code_block(self, el: Tag, parent_tags: set[str]) -> str:
         code_el = el.find("code")
         if not isinstance(code_el, Tag):
-            return self._fence(el.get_text(), "", parent_tags)
+            return self._fence(el, el.get_text(), "", parent_tags)
         code = code_el.get_text()
-        return self._fence(code, _language_of(code_el, code), parent_tags)
+        return self._fence(el, code, _language_of(code_el, code), parent_tags)
 
-    def _fence(self, code: str, language: str, parent_tags: set[str]) -> str:
+    def _fence(self, el: Tag, code: str, language: str, parent_tags: set[str]) -> str:
         if self.inline or "_inline" in parent_tags:
             lines = [line for line in code.split("\n") if line.strip()]
             return _BREAK.join(self.convert_code(_text_tag(line), "", set()) for line in lines)
@@ -571,6 +604,10 @@ class _Converter(MarkdownConverter):
         runs = re.findall(r"^[ \t]*(`{3,}|~{3,})", code, re.MULTILINE)
         ticks = max((len(run) for run in runs if run[0] == "`"), default=2) + 1
         fence = "`" * ticks
+        item = el.parent
+        if item is not None and item.name == "li" and not item.find("p", recursive=False):
+            # A tight item: the fence follows its text line directly, as written.
+            return f"\n{fence}{language}\n{code}\n{fence}\n"
         return f"\n\n{fence}{language}\n{code}\n{fence}\n\n"
 
     def _footnotes(self, el: Tag, parent_tags: set[str]) -> str:
@@ -662,7 +699,11 @@ class _Converter(MarkdownConverter):
 
     def convert_table(self, el: Tag, text: str, parent_tags: set[str]) -> str:
         if self.inline:
-            return text
+            lines = [
+                " ".join(self._cell(cell) for cell in row.find_all(["td", "th"]))
+                for row in el.find_all("tr")
+            ]
+            return _BREAK + _BREAK.join(lines) + _BREAK
         rows = [row for row in el.find_all("tr") if row.find_parent("table") is el]
         if not rows:
             return ""
@@ -708,7 +749,7 @@ class _Converter(MarkdownConverter):
 
     def convert_details(self, el: Tag, text: str, parent_tags: set[str]) -> str:
         if self.inline:
-            return text
+            return _BREAK + self._children(el, parent_tags) + _BREAK
         summary = el.find("summary", recursive=False)
         summary_html = summary.decode_contents() if isinstance(summary, Tag) else ""
         if isinstance(summary, Tag):
@@ -812,22 +853,41 @@ def _line_start(text: str, index: int) -> tuple[str, int]:
     return "\\" + char, 1
 
 
-def _special_spans(text: str) -> Iterable[tuple[int, int, str]]:
-    """Spans of text kept as they are: math, cloze markers (a hint is raw text), and
-    Anki's sound tags (as Markdown images)."""
+def _special_spans(text: str, media_path: Callable[[str], str]) -> list[tuple[int, int, str]]:
+    """Spans of text kept as they are (math; cloze markers, whose hint is raw text) or
+    rewritten (Anki's sound tags, as Markdown media): (start, end, Markdown)."""
     found: list[tuple[int, int, str]] = []
     for match in _MATH_RE.finditer(text):
         found.append((match.start(), match.end(), match[0]))
-    for match in _CLOZE_OPEN_RE.finditer(text):
+    for match in _SOUND_RE.finditer(text):
+        found.append((match.start(), match.end(), f"![]({_destination(media_path(match[1]))})"))
+    whole: list[tuple[int, int]] = []
+    for match in CLOZE_RE.finditer(text):
+        whole.append((match.start(), match.end()))
+        found.append(
+            (match.start(), match.start("answer"), text[: match.start("answer")][match.start() :])
+        )
+        found.append((match.end("answer"), match.end(), text[match.end("answer") : match.end()]))
+    # Markers whose other half is in another element (the answer holds markup).
+    lone = [
+        match
+        for match in _CLOZE_OPEN_RE.finditer(text)
+        if not any(start <= match.start() < end for start, end in whole)
+    ]
+    for match in lone:
         found.append((match.start(), match.end(), match[0]))
-    for match in _CLOZE_CLOSE_RE.finditer(text):
-        found.append((match.start(), match.end(), match[0]))
+    before = lone[0].start() if lone else len(text)
+    close = _CLOZE_CLOSE_RE.search(text, 0, before)
+    if close and not any(start <= close.start() < end for start, end in whole):
+        found.append((close.start(), close.end(), close[0]))
     found.sort()
+    spans: list[tuple[int, int, str]] = []
     position = 0
     for start, end, value in found:
         if start >= position:
-            yield start, end, value
+            spans.append((start, end, value))
             position = end
+    return spans
 
 
 def _language_of(code_el: Tag, code: str) -> str:
