@@ -511,13 +511,15 @@ def _note_type_toml(note_type: NoteType) -> str:
 
 def _without_cardsmith_css(css: str) -> str:
     """A declared note type's CSS without what `build` appends (cardsmith's card CSS and
-    the code highlighting CSS), so that importing a build gives back what was declared."""
+    the code highlighting CSS), so that importing a build gives back what was declared;
+    trailing white space is dropped (build drops it too)."""
     from cardsmith.render import code_css
 
-    for suffix in (kinds.card_css() + code_css(), "\n" + kinds.card_css() + code_css()):
-        if suffix.strip() and css.endswith(suffix):
-            return css[: -len(suffix)]
-    return css
+    appended = kinds.card_css() + code_css()
+    if appended.strip() and css.endswith(appended):
+        css = css[: -len(appended)]
+    css = css.rstrip()
+    return css + "\n" if css else ""
 
 
 _YAML_PLAIN = re.compile("^[\\w][\\w ,.()'\u2019!?&+-]*$")
