@@ -12,6 +12,7 @@ fields equal the original's after normalising the HTML, and its review history s
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import sqlite3
 import struct
@@ -522,3 +523,54 @@ def test_without_the_anki_extra_import_says_how_to_install_it(
         "cardsmith: error: import needs the Anki backend: pip install 'cardsmith[anki]'\n"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_a_media_name_leaving_the_folder_in_a_package_is_refused(
+    cli: Callable[..., object], tmp_path: Path
+) -> None:
+    """A package whose media list names `../evil.png` (and a note that uses it)."""
+    deck = tmp_path / "src"
+    (deck / "basic").mkdir(parents=True)
+    (deck / "deck.toml").write_text('name = "Evil"\nlevels = ["basic"]\n')
+    (deck / "basic" / "a.md").write_text("---\nlevel: basic\n---\n## Q {#q}\n\n![](dot.png)\n")
+    (deck / "basic" / "dot.png").write_bytes(png((1, 2, 3)))
+    run_ok(cli, "build", deck, "--out", tmp_path / "build")
+    good = tmp_path / "build" / "evil.apkg"
+    evil = tmp_path / "evil.apkg"
+    scratch = tmp_path / "collection.anki2"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(evil, "w") as target:
+        scratch.write_bytes(source.read("collection.anki2"))
+        conn = sqlite3.connect(scratch)
+        conn.execute("UPDATE notes SET flds = replace(flds, 'src=\"cs-', 'src=\"../cs-')")
+        conn.commit()
+        conn.close()
+        target.write(scratch, "collection.anki2")
+        (name,) = json.loads(source.read("media")).values()
+        target.writestr("media", json.dumps({"0": f"../{name}"}))
+        target.writestr("0", source.read("0"))
+    refused(cli, [evil], tmp_path / "out", "error")
+    # the field's reference alone (the media list as it was) is refused by cardsmith
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(tmp_path / "ref.apkg", "w") as target:
+        target.write(scratch, "collection.anki2")
+        target.writestr("media", source.read("media"))
+        target.writestr("0", source.read("0"))
+    refused(cli, [tmp_path / "ref.apkg"], tmp_path / "out", "leaving the media folder")
+
+
+def test_media_names_are_made_safe_and_unique(cli: Callable[..., object], tmp_path: Path) -> None:
+    col = AnkiCollection(tmp_path / "c" / "collection.anki2")
+    c = col.col
+    for name, rgb in (("a b.png", (1, 1, 1)), ("a-b.png", (2, 2, 2)), ("a+b.png", (3, 3, 3))):
+        c.media.write_data(name, png(rgb))
+        note = c.new_note(c.models.by_name("Basic"))  # type: ignore[arg-type]
+        note["Front"] = f"Which is {rgb[0]}?"
+        note["Back"] = f'<img src="{name}">'
+        c.add_note(note, c.decks.id("Pics"))  # type: ignore[arg-type]
+    col.close()
+    out = tmp_path / "deck"
+    run_ok(cli, "import", "--collection", tmp_path / "c", "--deck", "Pics", "--out", out)
+    names = sorted(p.name for p in (out / "media").iterdir())
+    assert names == ["a-b-2.png", "a-b-3.png", "a-b.png"]
+    contents = {(out / "media" / n).read_bytes() for n in names}
+    assert len(contents) == 3
+    run_ok(cli, "build", out, "--out", tmp_path / "build")
