@@ -303,10 +303,21 @@ def test_round_trip_updates_every_note_in_place_and_keeps_history(
     for nid, (guid, *_rest) in before.notes.items():
         assert f" {nid} {guid} " in lock
 
-    # the same deck from Anki's collection package gives the same folder
+    # the same deck from Anki's collection package, and from a package in Anki's legacy
+    # format, gives the same folder
     deck2 = tmp_path / "deck-from-colpkg"
     run_ok(cli, "import", colpkg, "--deck", TOP, "--out", deck2)
     assert tree_text(deck2) == files
+    legacy = tmp_path / "export" / "legacy.apkg"
+    did = col.col.decks.id_for_name(TOP)
+    assert did is not None
+    col.col.export_anki_package(
+        out_path=str(legacy),
+        options=ExportAnkiPackageOptions(with_scheduling=True, with_media=True, legacy=True),
+        limit=DeckIdLimit(did),
+    )
+    run_ok(cli, "import", legacy, "--out", tmp_path / "deck-from-legacy")
+    assert tree_text(tmp_path / "deck-from-legacy") == files
 
     build = tmp_path / "build"
     run_ok(cli, "build", deck, "--out", build)

@@ -465,7 +465,7 @@ def _deck_toml(
 ) -> str:
     from cardsmith.unhtml import field_to_markdown
 
-    name = source.name.split("::")[-1]
+    name = _strip_number(source.name.split("::")[-1])
     lines = [
         "# Written by `cardsmith import` (docs/importing.md); edit it as you like.",
         f"name = {_toml_str(name)}",
