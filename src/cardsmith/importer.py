@@ -227,8 +227,15 @@ def _cards(source: AnkiDeck) -> list[_Card]:
         kind = CARDSMITH_KINDS.get(note.note_type)
         if kind is not None and len(note.fields) != len(kind.fields):
             kind = None  # not cardsmith's fields after all: keep it as it is
+        # cardsmith's own tags: build adds them again (a note of another note type keeps
+        # a level:: or topic:: tag of its own unless it is the one build adds)
         dropped = {f"level::{level}".casefold(), f"topic::{slugify(topic) or 'topic'}".casefold()}
-        tags = tuple(t for t in note.tags if t.casefold() not in dropped)
+        tags = tuple(
+            t
+            for t in note.tags
+            if t.casefold() not in dropped
+            and not (kind is not None and t.casefold().startswith(("level::", "topic::")))
+        )
         cards.append(_Card(note, level, topic, tags, kind))
     return cards
 
