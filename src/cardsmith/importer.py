@@ -33,6 +33,7 @@ from cardsmith import kinds, ledger
 from cardsmith.ankiread import AnkiDeck, Note, NoteType, read_collection, read_package
 from cardsmith.diagnostics import one_line, quote_path
 from cardsmith.errors import CardsmithError, UsageError
+from cardsmith.htmltext import TAG_RE
 from cardsmith.model import slugify
 from cardsmith.push import MissingBackend
 
@@ -45,12 +46,11 @@ _ID_RE = re.compile(r"^\w[\w.-]*$")
 _GUID_RE = re.compile(r"^[!-~]{1,64}$")
 _SOURCE_RE = re.compile(r"^(?P<path>[\w.-]+(?:/[\w.-]+)*\.md)(?:#(?P<id>\w[\w.-]*))?$")
 _MEDIA_RE = re.compile(
-    r"""<(?:img|audio|video|source)\b[^>]*?\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"""
-    r"|\[sound:([^\]]*)\]",
+    r"""<(?:img|audio|video|source)\b[^<>]*?\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"""
+    r"|\[sound:([^\[\]]*)\]",
     re.IGNORECASE,
 )
 _REMOTE_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//)", re.IGNORECASE)
-_TAG_RE = re.compile(r"<[^>]*>")
 
 
 class ImportFailure(CardsmithError):
@@ -289,7 +289,7 @@ def _source_hint(card: _Card) -> tuple[str | None, str | None]:
     """(path, id) from a cardsmith note's Source field (`level/01-topic.md#card-id`)."""
     if card.kind is None:
         return None, None
-    text = html.unescape(_TAG_RE.sub("", card.note.fields[card.kind.fields.index("Source")]))
+    text = html.unescape(TAG_RE.sub("", card.note.fields[card.kind.fields.index("Source")]))
     match = _SOURCE_RE.match(text.strip())
     if match is None:
         return None, None
@@ -330,8 +330,8 @@ def _assign_ids(cards: Sequence[_Card]) -> None:
 
 
 def _plain(text: str) -> str:
-    text = re.sub(r"\{\{c\d+::(.*?)(?:::[^}]*)?\}\}", r"\1", text, flags=re.DOTALL)
-    return " ".join(html.unescape(_TAG_RE.sub(" ", text)).split())
+    text = re.sub(r"\{\{c\d+::([^{}]*?)(?:::[^{}]*)?\}\}", r"\1", text)
+    return " ".join(html.unescape(TAG_RE.sub(" ", text)).split())
 
 
 def _question_html(card: _Card) -> str:
