@@ -137,6 +137,7 @@ class Snapshot:
     notes: dict[int, tuple[str, str, dict[str, str], tuple[str, ...]]]  # guid, type, fields, tags
     cards: dict[int, tuple[int, int, int, int, int, int]]  # type, queue, due, ivl, reps, lapses
     revlog: int
+    note_types: dict[int, tuple[str, str, list[str]]]  # name, css, fields
 
 
 def snapshot(col: AnkiCollection) -> Snapshot:
@@ -155,7 +156,10 @@ def snapshot(col: AnkiCollection) -> Snapshot:
         cid: tuple(row)
         for cid, *row in c.db.all("SELECT id, type, queue, due, ivl, reps, lapses FROM cards")
     }
-    return Snapshot(notes, cards, c.db.scalar("SELECT count() FROM revlog"))  # type: ignore[arg-type]
+    types = {
+        int(m["id"]): (m["name"], m["css"], [f["name"] for f in m["flds"]]) for m in c.models.all()
+    }
+    return Snapshot(notes, cards, c.db.scalar("SELECT count() FROM revlog"), types)  # type: ignore[arg-type]
 
 
 class _Visible(HTMLParser):
@@ -328,6 +332,7 @@ def test_round_trip_updates_every_note_in_place_and_keeps_history(
     assert after.revlog == before.revlog > 0
     assert after.cards == before.cards  # ids, intervals, due dates, reps, lapses
     assert set(after.notes) == set(before.notes)
+    assert after.note_types == before.note_types  # no "Basic+" copies, CSS as it was
     media = media_hasher(original_media)
     for nid, (guid, type_name, fields, tags) in before.notes.items():
         new_guid, new_type, new_fields, new_tags = after.notes[nid]
