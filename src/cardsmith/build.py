@@ -74,11 +74,15 @@ def record(
         old = ledger.read(ledger.ledger_path(config.root), report)
         if len(report.errors) > errors:
             continue  # a broken ledger: its errors say how to repair it
+        facts = notes.card_facts(deck)
+        ledger.check_kinds(old, (t.kind for t in config.note_types), (f.key for f in facts), report)
+        if len(report.errors) > errors:
+            continue
 
         def new_guid(key: str, kind: str, attempt: int, deck_key: str = config.key) -> str:
             return note_guid(deck_key, key if attempt == 0 else f"{key}\x1f{attempt}", kind)
 
-        update = ledger.update(old, notes.card_facts(deck), new_guid, now, report, note_ids)
+        update = ledger.update(old, facts, new_guid, now, report, note_ids)
         if options.locked and update.stale:
             report.error(update.path, 1, _stale_message(update))
         updates.append(update)

@@ -300,6 +300,35 @@ def _parse_row(line: str) -> Entry | None:
     )
 
 
+def check_kinds(
+    ledger: Ledger, declared: Iterable[str], keys: Iterable[str], report: Report
+) -> None:
+    """An error for each card of the sources (by key) that the ledger records under a
+    declared note type (`nt<id>`) the deck no longer declares: the card would become a new
+    note, and learners would lose its history. (Cards removed with their note type are not
+    in keys, and their lines are fine.)"""
+    known, present = set(declared), set(keys)
+    lines: dict[str, int] | None = None
+    for entry in ledger.entries:
+        note_type_id = declared_kind(entry.kind)
+        if note_type_id is None or entry.removed or entry.kind in known:
+            continue
+        if entry.key not in present:
+            continue
+        if lines is None:
+            lines = {}
+            for number, text in enumerate((ledger.text or "").split("\n"), start=1):
+                lines.setdefault(text.rstrip("\r"), number)
+        report.error(
+            ledger.path,
+            lines.get(entry.line(), 1),
+            f"card {entry.key} is recorded under note type id {note_type_id}, which no "
+            "note-types/*.toml of the deck declares: restore that note type (its file with "
+            f"`id = {note_type_id}`), or the card becomes a new note and learners lose its "
+            "review history",
+        )
+
+
 def update(
     ledger: Ledger,
     cards: Sequence[CardFacts],

@@ -276,6 +276,9 @@ NOTE_TYPE_KEYS = {
 TEMPLATE_KEYS = {"name", "front", "back"}
 _HANDLE_RE = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 _TEMPLATES_HEADER_RE = re.compile(r"^[ \t]*\[\[[ \t]*[\"']?templates[\"']?[ \t]*\]\]", re.MULTILINE)
+_TABLE_HEADER_RE = re.compile(
+    r"^[ \t]*\[\[?[ \t]*[\w\"'.-]+[ \t]*\]\]?[ \t]*(?:#.*)?$", re.MULTILINE
+)
 # Anki reads field names inside templates' {{...}}: these would break them.
 _BAD_FIELD_RE = re.compile(r"[:{}\"]|^[#/^]")
 
@@ -294,6 +297,8 @@ def parse_note_types(root: Path, report: Report) -> tuple[NoteTypeDecl, ...] | N
     for path in sorted(folder.iterdir()):
         if path.name.startswith("."):
             continue
+        if path.suffix in (".md", ".txt"):
+            continue  # notes for authors (a README), never topics
         if path.suffix != ".toml" or path.is_dir():
             report.warning(
                 path, 1, "not read: note-types/ holds only note types, as <handle>.toml files"
@@ -339,7 +344,8 @@ def parse_note_type(path: Path, report: Report) -> NoteTypeDecl | None:
     if loaded is None:
         return None
     data, text = loaded
-    key_lines = _key_lines(text)
+    first_table = _TABLE_HEADER_RE.search(text)  # top-level keys come before any table
+    key_lines = _key_lines(text[: first_table.start()] if first_table else text)
     headers = [text.count("\n", 0, m.start()) + 1 for m in _TEMPLATES_HEADER_RE.finditer(text)]
     errors_before = len(report.errors)
 
@@ -394,7 +400,9 @@ def parse_note_type(path: Path, report: Report) -> NoteTypeDecl | None:
         if isinstance(value, str) and value in field_names:
             return field_names.index(value)
         if field_names:
-            error(key, f"'{key}' {short(value)} is not one of the fields ({', '.join(field_names)})")
+            error(
+                key, f"'{key}' {short(value)} is not one of the fields ({', '.join(field_names)})"
+            )
         return None
 
     sort_field = field_index("sort_field", 0)
