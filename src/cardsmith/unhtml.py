@@ -111,7 +111,6 @@ _CLOZE_CLOSE_RE = re.compile(r"(?:::(?:(?!\{\{|\}\}).)*?)?\}\}", re.DOTALL)
 _DOLLAR_MATH_RE = re.compile(
     r"\$\$(?:(?!\$\$).)+?\$\$|\$[^\s$](?:[^$\n]*?[^\s$\\])?\$(?!\d)", re.DOTALL
 )
-_URL_RE = re.compile(r"(?:https?|ftp)://|www\.|\S@\S", re.IGNORECASE)
 _EMOJI_RE = re.compile(r":[+\-\w]+:")
 _ENTITY_RE = re.compile(r"&(#\d+|#[xX][0-9a-fA-F]+|\w+);")
 _LINE_START_RE = re.compile(
@@ -177,9 +176,16 @@ def question_to_markdown(html_text: str, *, media: Mapping[str, str] | None = No
     text = re.sub(r"^(?:<br>)+|(?:<br>)+$", "", text)
     if text.endswith("#"):
         text = text[:-1] + "\\#"
+    return _break_attributes(text)
+
+
+def _break_attributes(text: str) -> str:
+    """A heading's text that ends like cardsmith's `{#id .marker}` (or a field section's
+    `{.field}`), with the brace written as a character reference so it stays text (a
+    backslash would not stop the heading parser)."""
     match = _TRAILING_ATTRS_RE.search(text)
     if match:
-        text = text[: match.start()] + "\\" + text[match.start() :]
+        text = text[: match.start()] + "&#123;" + text[match.start() + 1 :]
     return text
 
 
@@ -287,19 +293,22 @@ def _regroup(
         else:
             lines[-1].append(child)
     end_paragraph()
+    alone = container.name == "li" and [kind for kind, _ in paragraphs].count("lines") == 1
     for kind, value in paragraphs:
         if kind == "block":
             assert isinstance(value, Tag)
             container.append(value)
             continue
         assert isinstance(value, list)
-        paragraph = soup.new_tag("p")
+        # A list item's one paragraph stays bare: a <p> would make its list loose.
+        paragraph = container if alone else soup.new_tag("p")
         for index, line in enumerate(value):
             if index:
                 paragraph.append(soup.new_tag("br"))
             for node in line:
                 paragraph.append(node)
-        container.append(paragraph)
+        if paragraph is not container:
+            container.append(paragraph)
 
 
 class _Converter(MarkdownConverter):
@@ -401,7 +410,8 @@ class _Converter(MarkdownConverter):
                 out.append("\\`")
             elif char in "*_":
                 intraword = before.isalnum() and after.isalnum()
-                spaced = (not before or before.isspace()) and (not after or after.isspace())
+                # (an element's edge counts as a letter: what is beyond it is unknown)
+                spaced = before.isspace() and after.isspace()
                 if char in field.pairs and not spaced and not (char == "_" and intraword):
                     out.append("\\" + char)
                 else:
@@ -451,12 +461,11 @@ class _Converter(MarkdownConverter):
             code = f" {code} "
         return f"{ticks}{code}{ticks}"
 
-    convert_kbd = None  # kept as HTML (see _KEPT_INLINE)
-    convert_samp = None
-
-    def _inline(self, el: Tag, text: str, mark: str) -> str:
-        if "_noformat" in parent_tags_of(el):
+    def _inline(self, el: Tag, text: str, mark: str, parent_tags: set[str]) -> str:
+        if "_noformat" in parent_tags:
             return text
+        if mark[0] == "*" and _touches_emphasis(el):
+            mark = "_" * len(mark)  # `*a***b**` would not read as two; `*a*__b__` does
         stripped = text.strip(" \t\n")
         if not stripped:
             return text
@@ -465,16 +474,16 @@ class _Converter(MarkdownConverter):
         return f"{prefix}{mark}{stripped}{mark}{suffix}"
 
     def convert_em(self, el: Tag, text: str, parent_tags: set[str]) -> str:
-        return self._inline(el, text, "*")
+        return self._inline(el, text, "*", parent_tags)
 
     def convert_strong(self, el: Tag, text: str, parent_tags: set[str]) -> str:
-        return self._inline(el, text, "**")
+        return self._inline(el, text, "**", parent_tags)
 
     def convert_del(self, el: Tag, text: str, parent_tags: set[str]) -> str:
-        return self._inline(el, text, "~~")
+        return self._inline(el, text, "~~", parent_tags)
 
     def convert_mark(self, el: Tag, text: str, parent_tags: set[str]) -> str:
-        return self._inline(el, text, "==")
+        return self._inline(el, text, "==", parent_tags)
 
     convert_i = convert_em
     convert_b = convert_strong
@@ -652,8 +661,6 @@ class _Converter(MarkdownConverter):
             for item in el.find_all("li", recursive=False)
             for child in item.children
         )
-        items = [line for line in text.split("\n\x03") if line]
-        del items
         if loose:
             text = re.sub(r"\n(?=(?:- |\d+\. ))", "\n\n", text.strip("\n"))
         if "li" in parent_tags:
@@ -688,10 +695,7 @@ class _Converter(MarkdownConverter):
             return f"\n\n<h2>{el.decode_contents()}</h2>\n\n"
         if text.endswith("#"):
             text = text[:-1] + "\\#"
-        if _TRAILING_ATTRS_RE.search(text):
-            match = _TRAILING_ATTRS_RE.search(text)
-            assert match is not None
-            text = text[: match.start()] + "\\" + text[match.start() :]
+        text = _break_attributes(text)
         return f"\n\n{'#' * max(1, min(6, n))} {text}\n\n"
 
     def convert_hr(self, el: Tag, text: str, parent_tags: set[str]) -> str:
@@ -787,11 +791,14 @@ def _item_lines(text: str) -> str:
     return re.sub(r"\n[ \t]*", lambda m: "\n" + m[0][5:], text)
 
 
-def parent_tags_of(el: Tag) -> set[str]:
-    return {parent.name for parent in el.parents if parent.name}
+def _touches_emphasis(el: Tag) -> bool:
+    """Whether el directly follows another emphasis element (no text between)."""
+    previous = el.previous_sibling
+    return isinstance(previous, Tag) and previous.name in ("em", "i", "strong", "b")
 
 
 def _finish_inner(text: str) -> str:
+    text = text.replace(_BREAK, "\\\n")
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
 
 
@@ -897,15 +904,11 @@ def _language_of(code_el: Tag, code: str) -> str:
         return ""
     candidates = _LANGUAGES if len(code) < _LONG_CODE else _LANGUAGES[:4]
     for language in candidates:
-        html_text = highlight_code(code_with_marks(code_el), language)
+        html_text = highlight_code(code, language)
         other = BeautifulSoup(html_text, "html.parser").find("code")
         if isinstance(other, Tag) and _tokens(other) == want:
             return language
     return "python"
-
-
-def code_with_marks(code_el: Tag) -> str:
-    return code_el.get_text()
 
 
 def _tokens(code_el: Tag) -> list[tuple[str, str]]:
