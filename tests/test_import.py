@@ -510,6 +510,10 @@ def test_dry_run_lists_and_writes_nothing_and_out_must_be_empty(
     assert (out / "keep.txt").read_text() == "mine"
     run_ok(cli, "import", apkg, "--out", out, "--force")
     assert not (out / "keep.txt").exists() and (out / "deck.toml").is_file()
+    # never replace the folder holding the package (or a profile holding the collection)
+    result = cli("import", apkg, "--out", apkg.parent, "--force")
+    assert result.exit_code == 2 and apkg.is_file()  # type: ignore[attr-defined]
+    assert "may not hold what is imported" in result.stderr  # type: ignore[attr-defined]
 
 
 def test_usage_errors_exit_2(cli: Callable[..., object], tmp_path: Path) -> None:

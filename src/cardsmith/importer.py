@@ -96,7 +96,7 @@ def import_package(
     package: Path, out: Path, deck: str | None = None, force: bool = False, dry_run: bool = False
 ) -> ImportResult:
     """Import an .apkg or .colpkg into the deck folder out."""
-    return _import(lambda: read_package(package, deck), out, force, dry_run)
+    return _import(lambda: read_package(package, deck), package, out, force, dry_run)
 
 
 def import_collection(
@@ -105,13 +105,17 @@ def import_collection(
     """Import one deck of a local collection (Anki closed) into the deck folder out."""
     if collection.is_dir():
         collection = collection / "collection.anki2"
-    return _import(lambda: read_collection(collection, deck), out, force, dry_run)
+    return _import(lambda: read_collection(collection, deck), collection, out, force, dry_run)
 
 
 def _import(
-    reader: Callable[[], AbstractContextManager[AnkiDeck]], out: Path, force: bool, dry_run: bool
+    reader: Callable[[], AbstractContextManager[AnkiDeck]],
+    origin: Path,
+    out: Path,
+    force: bool,
+    dry_run: bool,
 ) -> ImportResult:
-    _check_out(out, force)
+    _check_out(out, force, origin)
     try:
         import cardsmith.unhtml  # noqa: F401  (markdownify, of the anki extra)
     except ImportError:
@@ -136,9 +140,16 @@ def _import(
 _NEEDS_EXTRA = "cardsmith: error: import needs the Anki backend: pip install 'cardsmith[anki]'"
 
 
-def _check_out(out: Path, force: bool) -> None:
+def _check_out(out: Path, force: bool, origin: Path) -> None:
     if out.exists() and not out.is_dir():
         raise UsageError(f"cardsmith: error: {quote_path(out)}: --out must be a folder")
+    if origin.absolute().is_relative_to(out.absolute()) or Path.cwd().is_relative_to(
+        out.absolute()
+    ):
+        raise UsageError(
+            f"cardsmith: error: {quote_path(out)}: --out may not hold what is imported or the "
+            "current folder (its contents are replaced)"
+        )
     if out.is_dir() and any(out.iterdir()) and not force:
         raise ImportFailure(
             out, "the folder is not empty: choose a new one, or --force to replace what it holds"
