@@ -327,3 +327,74 @@ def help_time(cardsmith: Path, work: Path) -> float:
         measure([str(cardsmith), "--help"], work / "logs" / "cardsmith-help.log").seconds
         for _ in range(HELP_RUNS)
     )
+
+
+# --------------------------------------------------------------------------- issue 16's limit
+
+# Renders every card of a corpus in this one process, the way each render worker does
+# (render_all.render_cards over chunks, one renderer kept), and prints the CPU seconds
+# per card, the renderer's construction excluded (it is start-up).
+_RENDER_CPU = """
+import sys, time
+from pathlib import Path
+from cardsmith.load import load
+from cardsmith.render_all import render_cards
+decks, _ = load([Path(sys.argv[1])])
+deck = decks[0]
+cards = [card for f in deck.files for card in f.cards]
+root = deck.config.root.resolve()
+render_cards(root, False, cards[:1])
+start = time.process_time()
+for i in range(1, len(cards), 200):
+    render_cards(root, False, cards[i : i + 200])
+print((time.process_time() - start) / (len(cards) - 1))
+"""
+
+
+@dataclass(frozen=True)
+class Floor:
+    """What a cold build cannot beat: rendering spread over the cores, plus start-up."""
+
+    cpu_per_card: float  # render CPU seconds per card, one process
+    startup: float  # wall seconds of a cold one-card build
+    cores: int
+
+    def limit(self, cards: int) -> float:
+        return self.cpu_per_card * cards / self.cores + self.startup
+
+
+def render_floor(cardsmith: Cardsmith, work: Path, cards: int = 5_000) -> Floor:
+    """Render CPU per card (on the corpus of `cards`) and the start-up time (best of
+    HELP_RUNS cold builds of a one-file deck), as issue 16 defines its speed limit."""
+    corpus = work / f"corpus-{cards}"
+    generate_corpus(corpus, cards)
+    out = subprocess.run(
+        [str(cardsmith.python), "-c", _RENDER_CPU, str(corpus)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=child_env({"XDG_CACHE_HOME": str(work / "cache" / "floor")}),
+    )
+    per_card = float(out.stdout.strip().splitlines()[-1])
+    tiny = work / "corpus-startup"
+    generate_corpus(tiny, CARDS_PER_FILE)
+    startups = []
+    for n in range(HELP_RUNS):
+        target, cache = work / "out" / "startup", work / "cache" / "startup"
+        for fresh in (target, cache):
+            if fresh.exists():
+                shutil.rmtree(fresh)
+        cache.mkdir(parents=True)
+        run = measure(
+            cardsmith.command(tiny, target),
+            work / "logs" / f"cardsmith-startup-{n}.log",
+            {"XDG_CACHE_HOME": str(cache)},
+        )
+        cardsmith.verify(target, CARDS_PER_FILE, None)
+        startups.append(run.seconds)
+    per_card_startup = min(startups) - CARDS_PER_FILE * per_card  # the deck's own cards
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return Floor(per_card, per_card_startup, cores)

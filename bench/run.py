@@ -127,6 +127,7 @@ def main() -> int:
         print(f"{cards:,} cards, best of {runs_by_size[cards]}:", flush=True)
         results += measure.bench_size(cards, runs_by_size[cards], tools, work)
     help_s = measure.help_time(cardsmith.executable, work)
+    floor = measure.render_floor(cardsmith, work) if 5_000 in sizes else None
 
     command = " ".join(["bench/run.py", *(a if " " not in a else repr(a) for a in sys.argv[1:])])
     elapsed = time.perf_counter() - started
@@ -135,7 +136,7 @@ def main() -> int:
         print(f"warning: cardsmith's sources changed during the run; {sources}", file=sys.stderr)
     facts = report.machine_facts(tools, mad_venv, package, sources, cs_python)
     load_text = f"{report.loadavg(load_start)} and {report.loadavg(os.getloadavg())}"
-    text = report.render(results, help_s, facts, command, elapsed, runs_by_size, load_text)
+    text = report.render(results, help_s, facts, command, elapsed, runs_by_size, load_text, floor)
     waited = sum(run.waited for r in results for runs in r.runs.values() for run in runs)
     if waited:
         print(
@@ -147,7 +148,7 @@ def main() -> int:
     print()
     print("\n".join(report.table(results)))
     print(f"\ncardsmith --help: {help_s:.3f} s")
-    print("\n".join(report.targets(results, help_s, report.linear_note(results)[1])))
+    print("\n".join(report.targets(results, help_s, report.linear_note(results)[1], floor)))
     args.results.write_text(text, encoding="utf-8")
     print(f"\nwrote {args.results} ({elapsed:.0f} s in all)")
     return 0

@@ -143,11 +143,11 @@ def every_package_imports_cleanly(
     written: dict[str, bytes] = {}
     original = output.write_temp  # every package goes through it (then is renamed)
 
-    def recording(path: Path, data: bytes | Iterator[bytes]) -> Path:
+    def recording(path: Path, data: bytes | Iterator[bytes], durable: bool = True) -> Path:
         if path.suffix != ".apkg":
-            return original(path, data)
+            return original(path, data, durable)
         data = data if isinstance(data, bytes) else b"".join(data)
-        temp = original(path, data)  # only a package that was written is checked
+        temp = original(path, data, durable)  # only a package that was written is checked
         digest = hashlib.sha256(data).hexdigest()
         if digest not in _imported:
             written.setdefault(digest, data)

@@ -232,3 +232,12 @@ def test_a_file_that_is_not_a_deck(cli: Callable[..., object], tmp_path: Path) -
     result = cli("check", stray)
     assert result.exit_code == 1  # type: ignore[attr-defined]
     assert f"{stray}:1: error: not a deck" in result.stderr  # type: ignore[attr-defined]
+
+
+def test_a_hidden_markdown_file_is_named_not_silently_skipped(
+    cli: Callable[..., object], tree: Callable[[Tree], Path], tmp_path: Path
+) -> None:
+    root = tree({"deck.toml": SAMPLE_TOML, "t.md": GOOD, ".draft.md": GOOD})
+    result = cli("check", root)
+    assert result.exit_code == 0  # type: ignore[attr-defined]
+    assert f"{root / '.draft.md'}:1: warning: hidden file" in result.stderr  # type: ignore[attr-defined]

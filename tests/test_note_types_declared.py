@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from .ankihelp import AnkiCollection
 from .conftest import Tree
 from .markdownhelp import render, render_card
 
+FIXTURE = Path(__file__).parent / "fixtures" / "sample"
 BASIC_ID = 1_600_000_000_001
 REVERSED_ID = 1_600_000_000_002
 CLOZE_ID = 1_600_000_000_003
@@ -107,6 +109,8 @@ WORDS = """\
     - neuter
     - plural: Häuser
 
+    ![a house](img/diagram.png)
+
     ## Baum
 
     tree
@@ -148,6 +152,7 @@ DECK: Tree = {
     "note-types/README.md": "# Not a topic\n\n## Never a card\n\nText.\n",
     "words.md": WORDS,
     "mixed.md": MIXED,
+    "img/diagram.png": (FIXTURE / "basic" / "img" / "diagram.png").read_bytes(),
 }
 
 
@@ -210,8 +215,9 @@ def test_declared_note_types_arrive_in_anki_with_their_ids_names_and_fields(
     assert vocab["latexPost"] == "\\end{document}"
     assert vocab["tmpls"][0]["qfmt"] == "<div class=word>{{Word}}</div>"
     # The author's CSS first, then cardsmith's card CSS and the code highlighting CSS.
-    assert vocab["css"].startswith(".word { font-size: 2em; }\n\n.card {")
+    assert vocab["css"].startswith(".word { font-size: 2em; }\n\n")
     assert ".highlight" in vocab["css"]
+    assert ".card {" not in vocab["css"]  # cardsmith's own card styles stay out
     # Cardsmith's own kinds are still there for the cards that use them.
     names = {m.name for m in col.models.all_names_and_ids()}
     assert {"cardsmith basic", "cardsmith cloze"} <= names
@@ -227,7 +233,10 @@ def test_each_field_holds_its_section_rendered_like_an_answer(imported: AnkiColl
     assert (
         '<div class="highlight">' in haus["Example"] and "<strong>Haus</strong>" in haus["Example"]
     )
-    assert haus["Notes"] == render("- neuter\n- plural: Häuser\n")
+    # An image in a field is packaged under its content hash, like one in an answer.
+    assert haus["Notes"].startswith(render("- neuter\n- plural: Häuser\n"))
+    (image,) = re.findall(r'<img alt="a house" src="(cs-[0-9a-f]{24}\.png)"', haus["Notes"])
+    assert imported.media_files() == [image]
     assert (baum["Word"], baum["Meaning"], baum["Example"], baum["Notes"]) == (
         "Baum",
         render("tree"),
@@ -298,8 +307,9 @@ def test_a_changed_field_section_updates_the_note_in_place(
         col.import_package(out / "declared.apkg")
         words = src / "words.md"
         words.write_text(words.read_text().replace("- neuter", "- neuter (das)"))
-        assert build(cli, src, tmp_path / "next", epoch=1_800_000_000).exit_code == 0
-        log = col.import_package(tmp_path / "next" / "declared.apkg")
+        # Into the same folder: the unchanged cards (and their fields) come from the cache.
+        assert build(cli, src, out, epoch=1_800_000_000).exit_code == 0
+        log = col.import_package(out / "declared.apkg")
         assert (log.new, log.updated, log.conflicting) == (0, 1, 0), log
         (haus,) = [n for n in _notes_of(col, VOCAB_ID) if n["Meaning"] == render("house")]
         assert "neuter (das)" in haus["Notes"]
@@ -330,7 +340,12 @@ def test_a_copy_of_a_stock_note_type_updates_anki_notes_without_conflict(
         stock = {m.name: col.col.models.get(m.id) for m in col.col.models.all_names_and_ids()}
         types_before = len(stock)
         files: Tree = {"deck.toml": DECK_TOML}
-        for handle, name in (("basic", "Basic"), ("cloze", "Cloze")):
+        stock_types = (
+            ("basic", "Basic"),
+            ("cloze", "Cloze"),
+            ("optional", "Basic (optional reversed card)"),
+        )
+        for handle, name in stock_types:
             model = stock[name]
             assert model is not None
             lines = [
@@ -370,21 +385,38 @@ def test_a_copy_of_a_stock_note_type_updates_anki_notes_without_conflict(
             ### Back Extra {.field}
 
             More.
+
+            ## One way {type=optional}
+
+            Back only.
+
+            ## Both ways {type=optional}
+
+            Back too.
+
+            ### Add Reverse {.field}
+
+            y
             """
         src = tree(files)
         result = build(cli, src, tmp_path / "out")
         assert result.exit_code == 0, result.stderr
         log = col.import_package(tmp_path / "out" / "declared.apkg")
-        assert (log.new, log.conflicting, log.duplicate, log.missing_notetype) == (2, 0, 0, 0)
+        assert (log.new, log.conflicting, log.duplicate, log.missing_notetype) == (4, 0, 0, 0)
         assert len(col.col.models.all_names_and_ids()) == types_before
         (basic,) = _notes_of(col, stock["Basic"]["id"])  # type: ignore[index]
         assert (basic["Front"], basic["Back"]) == ("Stock front", render("Stock back."))
         (gap,) = _notes_of(col, stock["Cloze"]["id"])  # type: ignore[index]
         assert len(gap.cards()) == 2 and gap["Back Extra"] == render("More.")
+        # The reverse card only when "Add Reverse" is filled (the template's condition).
+        optional = _notes_of(col, stock["Basic (optional reversed card)"]["id"])  # type: ignore[index]
+        cards = {note["Front"]: sorted(c.ord for c in note.cards()) for note in optional}
+        assert cards == {"One way": [0], "Both ways": [0, 1]}
+        assert col.col.card_count() == 1 + 2 + 1 + 2
         # Built again unchanged: the same notes (Anki's "duplicate": same GUID, not newer).
         build(cli, src, tmp_path / "again", epoch=1_800_000_000)
         log = col.import_package(tmp_path / "again" / "declared.apkg")
-        assert (log.new, log.updated, log.conflicting, log.duplicate) == (0, 0, 0, 2), log
+        assert (log.new, log.updated, log.conflicting, log.duplicate) == (0, 0, 0, 4), log
     finally:
         col.close()
 
@@ -531,3 +563,18 @@ def test_a_ledger_card_under_an_undeclared_note_type_is_an_error(
         line.startswith("removed ") and line.endswith(" id:plain")
         for line in lock.read_text().splitlines()
     )
+
+
+def test_ids_write_keeps_the_type_in_the_heading_s_attribute_block(
+    tree: Callable[[Tree], Path], cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    mixed = MIXED.replace("{#plain type=basic}", "{type=basic}")
+    src = tree({**DECK, "mixed.md": mixed})
+    assert build(cli, src, tmp_path / "out").exit_code == 0
+    assert cli("ids", "--write", src).exit_code == 0
+    text = (src / "mixed.md").read_text()
+    assert "## Declared basic? {#declared-basic type=basic}" in text, text
+    assert build(cli, src, tmp_path / "again").exit_code == 0
+    rows = [line.split(" ", 8) for line in (src / "deck.lock").read_text().splitlines()]
+    kinds = {row[8]: row[4] for row in rows if row[0] == "card"}
+    assert kinds["id:declared-basic"] == f"nt{BASIC_ID}"

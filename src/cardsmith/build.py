@@ -10,10 +10,11 @@ packages and ledgers are written together.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from cardsmith import ledger, notes, output
+from cardsmith import ledger, notes, output, parallel
 from cardsmith.apkg import note_guid
 from cardsmith.cache import CACHE_DIR, BuildCache, code_fingerprint
 from cardsmith.diagnostics import Report
@@ -146,6 +147,8 @@ def build(
     options = options or BuildOptions()
     cache_dir = out_dir / CACHE_DIR if options.use_cache else None
     cache = BuildCache.load(cache_dir, code_fingerprint())
+    if cache.status != "loaded":
+        parallel.prestart(options.jobs)  # everything renders: a large deck needs workers
     rendered, report = check(paths, options, cache, progress, exclude=out_dir)
     updates = record(rendered, report, options)
     plans = plan_packages(rendered, report, identities(rendered, updates))
@@ -158,7 +161,7 @@ def build(
         if cache_dir is not None:
             output.remove_stale_temps(cache_dir)
         output.write_all([*((o.path, o.data) for o in outputs if o.data is not None), *ledgers])
-        cache.save(output.write_atomic)
+        cache.save(functools.partial(output.write_atomic, durable=False))
     except OSError as error:  # the disk, not the content: full, read-only, not a folder
         raise OutputError.from_os_error(error, out_dir) from None
     return BuildResult(outputs, report, cache.status, updates)

@@ -78,6 +78,14 @@ def code_fingerprint(*extra: str) -> str:
     return digest.hexdigest()
 
 
+def has_cards(directory: Path) -> bool:
+    """Does directory look like a cache with rendered cards (not checked: a quick look)?"""
+    try:
+        return any(directory.glob(f"{CARDS_PREFIX}*.json"))
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True)
 class CardResult:
     """A rendered card as the cache keeps it (lines of diagnostics relative to the card)."""

@@ -149,6 +149,11 @@ def _cards(count: int) -> str:
 
 def _build_once(paths: list[Path], out: Path, options: BuildOptions) -> bool:
     """One build with its messages; False if it failed (the messages say why)."""
+    from cardsmith import cache, parallel
+
+    if not (options.use_cache and cache.has_cards(out / cache.CACHE_DIR)):
+        # Everything will render: start the workers' server before the heavy imports.
+        parallel.prestart(options.jobs)
     from cardsmith.build import build as build_decks
 
     progress = _Progress()

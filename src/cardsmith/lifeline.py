@@ -101,7 +101,8 @@ def remove_dead_scratch(force: bool = False) -> list[Path]:
     return removed
 
 
-def _imported_by_forkserver() -> bool:
+def imported_by_forkserver() -> bool:
+    """Is the module being imported the forkserver's preload (parallel.PRELOAD)?"""
     frame = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
@@ -111,5 +112,5 @@ def _imported_by_forkserver() -> bool:
     return False
 
 
-if _imported_by_forkserver():
+if imported_by_forkserver():
     watch(os.getppid())  # the forkserver's parent is the build

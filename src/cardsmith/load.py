@@ -49,6 +49,8 @@ def _walk(root: Path, report: Report, exclude: Path | None = None) -> list[Path]
         for f in sorted(filenames):
             if not f.startswith("."):
                 found.append(Path(dirpath, f))
+            elif f.endswith(".md"):
+                report.warning(Path(dirpath, f), 1, "hidden file (name starts with '.'): not read")
     return found
 
 

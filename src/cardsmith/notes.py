@@ -88,15 +88,16 @@ def source_field(config: DeckConfig, topic_file: TopicFile, card: RenderedCard) 
     With deck.toml's source_url (e.g. a repository's blob URL with {path} and {line}), a
     reviewer can tap through to the card's source to edit it.
     """
-    where = _relative(config, topic_file)
-    if card.card.explicit_id:
-        where += f"#{card.card.explicit_id}"
-    text = html.escape(where, quote=False)
+    return _source(config, _relative(config, topic_file), card)
+
+
+def _source(config: DeckConfig, where: str, card: RenderedCard) -> str:
+    """source_field with the file's path inside the deck already worked out."""
+    text = where + f"#{card.card.explicit_id}" if card.card.explicit_id else where
+    text = html.escape(text, quote=False)
     if not config.source_url:
         return text
-    url = config.source_url.replace("{path}", quote(_relative(config, topic_file))).replace(
-        "{line}", str(card.card.line)
-    )
+    url = config.source_url.replace("{path}", quote(where)).replace("{line}", str(card.card.line))
     return f'<a href="{html.escape(url)}">{text}</a>'
 
 
@@ -132,34 +133,33 @@ def _make_contents(rendered: RenderedDeck) -> Iterator[_Content]:
     config = deck.config
     subdecks = subdeck_names(deck)
     numbers = topic_numbers(deck)
-    files = {
-        f.path: n for n, f in enumerate(sorted(deck.files, key=lambda f: _relative(config, f)))
-    }
+    # Worked out once per file, not per card; cards are grouped by their file's object
+    # (hashing a Path or a TopicFile per card was a good part of a 5k-card rebuild).
+    by_file: dict[int, tuple[TopicFile, list[RenderedCard]]] = {}
+    for topic_file, card in rendered.cards:
+        group = by_file.get(id(topic_file))
+        if group is None:
+            group = by_file[id(topic_file)] = (topic_file, [])
+        group[1].append(card)
+    relative = {key: _relative(config, f) for key, (f, _) in by_file.items()}
     ordered = sorted(
-        enumerate(rendered.cards),
-        key=lambda item: (
-            config.levels.index(item[1][0].level),
-            numbers[(item[1][0].level, item[1][0].topic)],
-            files[item[1][0].path],
-            item[0],
+        by_file,
+        key=lambda key: (
+            config.levels.index(by_file[key][0].level),
+            numbers[(by_file[key][0].level, by_file[key][0].topic)],
+            relative[key],
         ),
     )
-    tags = {f.path: note_tags(config, f) for f in deck.files}
-    for _, (topic_file, card) in ordered:
-        kind = kinds.kind_of(card.card)
-        yield _Content(
-            topic_file,
-            card,
-            kind,
-            subdecks[(topic_file.level, topic_file.topic)],
-            kind.note_fields(
-                card.front,
-                card.back,
-                "" if kind.declared else source_field(config, topic_file, card),
-                card.sections,
-            ),
-            tags[topic_file.path],
-        )
+    for key in ordered:
+        topic_file, cards = by_file[key]
+        tags = note_tags(config, topic_file)
+        subdeck = subdecks[(topic_file.level, topic_file.topic)]
+        where = relative[key]
+        for card in cards:
+            kind = kinds.kind_of(card.card)
+            source = "" if kind.declared else _source(config, where, card)
+            fields = kind.note_fields(card.front, card.back, source, card.sections)
+            yield _Content(topic_file, card, kind, subdeck, fields, tags)
 
 
 def card_facts(rendered: RenderedDeck) -> list[CardFacts]:

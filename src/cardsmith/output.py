@@ -18,8 +18,8 @@ from cardsmith.lifeline import alive
 TEMP_SUFFIX = ".cardsmith-tmp"
 
 
-def write_temp(path: Path, data: bytes | Iterable[bytes]) -> Path:
-    """Write data to a new temporary file beside path (synced), and return it."""
+def write_temp(path: Path, data: bytes | Iterable[bytes], durable: bool = True) -> Path:
+    """Write data to a new temporary file beside path (synced if durable), and return it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{path.name}.{os.getpid()}."
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=TEMP_SUFFIX, dir=path.parent)
@@ -28,7 +28,8 @@ def write_temp(path: Path, data: bytes | Iterable[bytes]) -> Path:
             for chunk in [data] if isinstance(data, bytes) else data:
                 handle.write(chunk)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         Path(tmp).chmod(0o644)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -36,13 +37,14 @@ def write_temp(path: Path, data: bytes | Iterable[bytes]) -> Path:
     return Path(tmp)
 
 
-def write_atomic(path: Path, data: bytes | Iterable[bytes]) -> None:
+def write_atomic(path: Path, data: bytes | Iterable[bytes], durable: bool = True) -> None:
     """Write to a temporary file beside path, then rename it into place.
 
     Two builds writing the same file at once each rename a whole file of their own,
-    and the last one wins.
+    and the last one wins. durable=False skips the fsync: for files that may be lost
+    in a crash (the build cache, whose checksums catch a torn file).
     """
-    tmp = write_temp(path, data)
+    tmp = write_temp(path, data, durable)
     try:
         tmp.replace(path)
     except BaseException:

@@ -275,6 +275,7 @@ NOTE_TYPE_KEYS = {
 }  # fmt: skip
 TEMPLATE_KEYS = {"name", "front", "back"}
 _HANDLE_RE = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
+_OWN_NOTE_TYPES = {kind.note_type_id: kind.note_type_name for kind in KINDS}
 _TEMPLATES_HEADER_RE = re.compile(r"^[ \t]*\[\[[ \t]*[\"']?templates[\"']?[ \t]*\]\]", re.MULTILINE)
 _TABLE_HEADER_RE = re.compile(
     r"^[ \t]*\[\[?[ \t]*[\w\"'.-]+[ \t]*\]\]?[ \t]*(?:#.*)?$", re.MULTILINE
@@ -319,20 +320,11 @@ def parse_note_types(root: Path, report: Report) -> tuple[NoteTypeDecl, ...] | N
             ok = False
             continue
         declared.append(decl)
-    own = {kind.note_type_id: kind.note_type_name for kind in KINDS}
     first_of: dict[int, NoteTypeDecl] = {}
     for decl in declared:
-        line = _key_lines(read_text(decl.path, Report(), MAX_TOML_BYTES) or "").get("id", 1)
-        if decl.id in own:
-            report.error(
-                decl.path,
-                line,
-                f"id {decl.id} is the id of cardsmith's own note type {own[decl.id]!r}: "
-                "a declared note type needs its own id",
-            )
-            ok = False
         first = first_of.setdefault(decl.id, decl)
         if first is not decl:
+            line = _key_lines(read_text(decl.path, report, MAX_TOML_BYTES) or "").get("id", 1)
             report.error(decl.path, line, f"id {decl.id} is also the id of {first.path}")
             ok = False
     return tuple(declared) if ok else None
@@ -369,6 +361,12 @@ def parse_note_type(path: Path, report: Report) -> NoteTypeDecl | None:
         or not 1 <= note_type_id < 2**63
     ):
         error("id", "a note type needs 'id', its Anki note type id: an integer from 1 to 2**63-1")
+    elif (own := _OWN_NOTE_TYPES.get(note_type_id)) is not None:
+        error(
+            "id",
+            f"id {note_type_id} is the id of cardsmith's own note type {own!r}: a declared "
+            "note type needs its own id",
+        )
     kind = data.get("kind", "standard")
     if kind not in ("standard", "cloze"):
         error("kind", f'\'kind\' must be "standard" or "cloze", not {short(kind)}')
@@ -621,9 +619,9 @@ def parse_topic_file(path: Path, deck: DeckConfig, report: Report) -> TopicFile 
     return TopicFile(path=path, level=level, topic=topic, tags=tags, cards=cards)
 
 
-def _unknown_note_type(handle: object, deck: DeckConfig) -> str:
-    known = ", ".join(t.handle for t in deck.note_types)
-    where = f"{deck.root / NOTE_TYPES_DIR}/"
+def _unknown_note_type(handle: object, deck: DeckConfig | None) -> str:
+    known = ", ".join(t.handle for t in deck.note_types) if deck else ""
+    where = f"{deck.root / NOTE_TYPES_DIR}/" if deck else f"{NOTE_TYPES_DIR}/"
     return f"unknown note type {short(handle)}: " + (
         f"{where} declares {known}" if known else f"declare it in {where}<handle>.toml"
     )
@@ -790,7 +788,7 @@ def parse_cards(
             if handle is not None:
                 card_type = deck.note_type(handle) if deck is not None else None
                 if card_type is None:
-                    report.error(path, line_no, _unknown_note_type(handle, deck or _NO_DECK))
+                    report.error(path, line_no, _unknown_note_type(handle, deck))
                     continue
         if not question:
             report.error(path, line_no, "card has no question text")
@@ -854,9 +852,6 @@ def parse_cards(
             if problems:
                 cards.pop()
     return title[1] or None if title else None, tuple(cards)
-
-
-_NO_DECK = DeckConfig(Path("deck.toml"), "", "", (), None, "", ())
 
 
 def _field_sections(

@@ -7,7 +7,7 @@ import hashlib
 import html
 import re
 import xml.etree.ElementTree as etree
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,26 @@ def _fence_format(
     return highlight_code(src, language)
 
 
+class _LazyEmojiIndex(Mapping[str, Any]):
+    """pymdownx.emoji's GitHub (gemoji) index, loaded at the first `:shortcode:` rather
+    than with every renderer: loading it was a fifth of a one-card rebuild's renderer."""
+
+    def __getitem__(self, key: str) -> Any:
+        return _gemoji_index()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_gemoji_index())
+
+    def __len__(self) -> int:
+        return len(_gemoji_index())
+
+
+@functools.cache
+def _gemoji_index() -> dict[str, Any]:
+    index: dict[str, Any] = pymdownx.emoji.gemoji({}, None)
+    return index
+
+
 EXTENSION_CONFIGS: dict[str, dict[str, object]] = {
     # `align` instead of a style attribute, so column alignment survives sanitizing.
     "tables": {"use_align_attribute": True},
@@ -78,7 +98,7 @@ EXTENSION_CONFIGS: dict[str, dict[str, object]] = {
     "pymdownx.magiclink": {"hide_protocol": False},
     # GitHub's shortcodes, written as the Unicode character (no images, works offline).
     "pymdownx.emoji": {
-        "emoji_index": pymdownx.emoji.gemoji,
+        "emoji_index": lambda options, md: _LazyEmojiIndex(),
         "emoji_generator": pymdownx.emoji.to_alt,
     },
 }

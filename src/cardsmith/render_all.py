@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cardsmith import parallel
+from cardsmith import lifeline, parallel
 from cardsmith.cache import BuildCache, CardResult, card_key
 from cardsmith.diagnostics import Report
 from cardsmith.files import MAX_MEDIA_BYTES, FileProblem, read_regular, reason
@@ -39,7 +39,22 @@ class RenderedDeck:
     description: str = ""  # HTML
 
 
-_RENDERERS: dict[tuple[Path, bool], Renderer] = {}
+# One configured renderer per process, pointed at each deck in turn: building one costs
+# ~0.1 s (Python-Markdown compiles its patterns), so the workers' server process builds it
+# once before it forks any worker (see the end of this module).
+_RENDERER: list[Renderer] = []
+
+
+def _renderer(root: Path, allow_html: bool) -> Renderer:
+    if not _RENDERER:
+        _RENDERER.append(Renderer(MediaStore(), Report(), root, allow_html))
+    renderer = _RENDERER[0]
+    renderer.root = root.resolve()
+    renderer.allow_html = allow_html
+    renderer.report = Report()
+    renderer.media = MediaStore()  # workers keep no media bytes; the caller reads them
+    return renderer
+
 
 # Limits documented in docs/format.md ("Limits and odd input"). A card whose rendering
 # takes longer than this is stopped and reported as an error (the libraries have inputs
@@ -95,17 +110,12 @@ def render_cards(root: Path, allow_html: bool, cards: Sequence[Card]) -> list[Ca
     limit = card_time_limit()
     results = []
     for card in cards:
-        renderer = _RENDERERS.get((root, allow_html))
-        if renderer is None:
-            renderer = Renderer(MediaStore(), Report(), root, allow_html)
-            _RENDERERS[(root, allow_html)] = renderer
-        renderer.report = Report()
-        renderer.media = MediaStore()  # workers keep no media bytes; the caller reads them
+        renderer = _renderer(root, allow_html)
         try:
             with time_limit(limit):
                 done = renderer.render(card)
         except (CardTimeout, RecursionError) as error:
-            del _RENDERERS[(root, allow_html)]  # interrupted mid-way: start afresh
+            _RENDERER.clear()  # interrupted mid-way: start afresh
             if isinstance(error, CardTimeout):
                 results.append(_failed(f"card took longer than {limit:g} s to render"))
             else:
@@ -266,3 +276,7 @@ def _valid(result: CardResult | None, root: Path, media: MediaStore) -> CardResu
             return None
         media.add(data, Path(relative).suffix)
     return result
+
+
+if lifeline.imported_by_forkserver():
+    _renderer(Path.cwd(), False)  # the workers' server: every worker starts with it built

@@ -425,7 +425,13 @@ class _Converter(MarkdownConverter):
             elif char == "[":
                 out.append("\\[" if field.brackets else char)
             elif char == "|":
-                out.append("\\|" if in_table else char)
+                # A line of only pipes, dashes and colons could be read as a table's
+                # delimiter row, turning the lines around it into a table.
+                start = text.rfind("\n", 0, index - 1) + 1
+                end = text.find("\n", index)
+                row = text[start : end if end >= 0 else len(text)]
+                delimiter = not row.strip(" \t|:-")
+                out.append("\\|" if in_table or delimiter else char)
             elif char == "<":
                 out.append("&lt;" if re.match(r"[A-Za-z/!?]", after) else char)
             elif char == "&":
