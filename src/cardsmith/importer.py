@@ -528,14 +528,15 @@ def _note_type_toml(note_type: NoteType) -> str:
 
 
 def _without_cardsmith_css(css: str) -> str:
-    """A declared note type's CSS without what `build` appends (cardsmith's card CSS and
-    the code highlighting CSS), so that importing a build gives back what was declared;
-    trailing white space is dropped (build drops it too)."""
+    """A declared note type's CSS without what `build` appends (the code highlighting
+    CSS; earlier builds also cardsmith's card CSS), so that importing a build gives back
+    what was declared; trailing white space is dropped (build drops it too)."""
     from cardsmith.render import code_css
 
-    appended = kinds.card_css() + code_css()
-    if appended.strip() and css.endswith(appended):
-        css = css[: -len(appended)]
+    for appended in (kinds.card_css() + code_css(), code_css()):  # the longer first
+        if appended.strip() and css.endswith(appended):
+            css = css[: -len(appended)]
+            break
     css = css.rstrip()
     return css + "\n" if css else ""
 
