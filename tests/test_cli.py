@@ -20,7 +20,7 @@ COMMANDS = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-def
 
 def test_the_commands() -> None:
     """Each has help text and a section in docs/cli.md: see test_docs.py."""
-    assert COMMANDS == ["build", "check", "ids", "preview", "push", "stats", "verify"]
+    assert COMMANDS == ["build", "check", "ids", "import", "preview", "push", "stats", "verify"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -392,6 +392,77 @@ def push_command(
         typer.echo(f"removed cards: {result.removed_action}")
 
 
+@app.command("import")
+def import_command(
+    package: Annotated[
+        Path | None,
+        typer.Argument(
+            help="An Anki package to import: .apkg (a shared deck) or .colpkg (a whole "
+            "collection).",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="The deck folder to write (new or empty; see --force).",
+            show_default=False,
+        ),
+    ] = None,
+    collection: Annotated[
+        Path | None,
+        typer.Option(
+            "--collection",
+            help="Read a local collection (collection.anki2 or its profile folder; Anki "
+            "closed) instead of a package; it is not modified.",
+        ),
+    ] = None,
+    deck: Annotated[
+        str | None,
+        typer.Option(
+            "--deck",
+            help="The deck to import, by its full name (needed when there are several).",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace what a non-empty --out folder holds.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the files it would write; write nothing.")
+    ] = False,
+) -> None:
+    """Turn an Anki deck into a deck folder that `cardsmith build` accepts, keeping every
+    note's identity (GUID, note id, note type) so learners' notes update in place."""
+    from cardsmith.importer import import_collection, import_package
+
+    if out is None:
+        raise typer.BadParameter("--out DIR is required", param_hint="--out")
+    if (package is None) == (collection is None):
+        raise typer.BadParameter("give a PACKAGE or --collection PATH (one of the two)")
+    if collection is not None:
+        if deck is None:
+            raise typer.BadParameter("--collection needs --deck NAME", param_hint="--deck")
+        result = import_collection(collection, deck, out, force, dry_run)
+    else:
+        assert package is not None
+        result = import_package(package, out, deck, force, dry_run)
+    for warning in result.warnings:
+        typer.echo(warning, err=True)
+    verb = "would write" if result.dry_run else "wrote"
+    for name in result.files:
+        typer.echo(f"{verb} {result.out / name}")
+    summary = (
+        f"{_count(result.notes, 'note')}, {_count(result.note_types, 'declared note type')}, "
+        f"{_count(result.media, 'media file')}"
+    )
+    if result.dry_run:
+        typer.echo(f"dry run: {summary}; nothing written")
+    else:
+        typer.echo(f"imported {summary} into {result.out}; next: cardsmith build {result.out}")
+
+
 @app.command("verify")
 def verify_command(
     packages: Annotated[

@@ -112,7 +112,7 @@ def push(
     plans = [plan for plan in planned if plan.everything]
     keys = {e.guid: e.key for u in updates for e in u.entries}
     removed = [e for u in updates for e in u.removed]
-    _preflight(target)
+    preflight(target)
     backend = _backend()
     col = _open(backend, target)
     try:
@@ -137,7 +137,7 @@ def push(
         col.close()
 
 
-def _preflight(path: Path) -> None:
+def preflight(path: Path) -> None:
     """Refuse, before the backend touches it, a path that is not an Anki collection."""
     try:
         with path.open("rb") as handle:
