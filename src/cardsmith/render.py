@@ -108,7 +108,7 @@ EXTENSION_CONFIGS: dict[str, dict[str, object]] = {
 # not followed by a digit, so "$5 and $10" stays text; `\$` is a literal dollar.
 # Each body stops at the next opener, so unclosed delimiters keep matching linear.
 _MATH_RE = re.compile(
-    r"(?P<code>(?<!`)(?P<ticks>`+)(?!`)(?:(?!`).)+?(?P=ticks))"
+    r"(?P<code>(?<![`\\])(?P<ticks>`+)(?!`)(?:(?!`).)+?(?P=ticks))"
     r"|(?P<dollar>\\\$)"
     r"|\$\$(?P<display>(?:(?!\$\$).)+?)\$\$"
     r"|\\\[(?P<display2>(?:(?!\\[\[\]]).)+?)\\\]"
