@@ -58,8 +58,19 @@ def test_unknown_language_is_plain_text_with_a_warning() -> None:
         ("\\[x_1\\]", "<p>\\[x_1\\]</p>"),
         ("Costs $5 and $10.", "<p>Costs $5 and $10.</p>"),
         ("Math in code: `$x_1$`.", "<p>Math in code: <code>$x_1$</code>.</p>"),
+        ("\\`\\$\\`\\$", "<p>`$`$</p>"),
+        ("\\\\`$x_1$`", "<p>\\<code>$x_1$</code></p>"),
     ],
-    ids=["dollar", "paren", "display", "bracket", "prices", "code"],
+    ids=[
+        "dollar",
+        "paren",
+        "display",
+        "bracket",
+        "prices",
+        "code",
+        "escaped-ticks",
+        "backslash-code",
+    ],
 )
 def test_math_passes_through_for_ankis_mathjax(markdown: str, html: str) -> None:
     """Underscores and backslashes intact, written as \\( \\) and \\[ \\]."""

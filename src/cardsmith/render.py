@@ -108,7 +108,8 @@ EXTENSION_CONFIGS: dict[str, dict[str, object]] = {
 # not followed by a digit, so "$5 and $10" stays text; `\$` is a literal dollar.
 # Each body stops at the next opener, so unclosed delimiters keep matching linear.
 _MATH_RE = re.compile(
-    r"(?P<code>(?<![`\\])(?P<ticks>`+)(?!`)(?:(?!`).)+?(?P=ticks))"
+    r"(?P<escaped>\\`|\\\\(?=`))"  # \` is no code span; \\ before ` lets one open
+    r"|(?P<code>(?<!`)(?P<ticks>`+)(?!`)(?:(?!`).)+?(?P=ticks))"
     r"|(?P<dollar>\\\$)"
     r"|\$\$(?P<display>(?:(?!\$\$).)+?)\$\$"
     r"|\\\[(?P<display2>(?:(?!\\[\[\]]).)+?)\\\]"
@@ -503,7 +504,7 @@ class _MathPreprocessor(Preprocessor):
         return _MATH_RE.sub(self._replace, text).split("\n")
 
     def _replace(self, match: re.Match[str]) -> str:
-        if match["code"]:
+        if match["code"] or match["escaped"]:
             return match[0]
         if match["dollar"]:
             return "$"
