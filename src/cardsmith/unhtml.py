@@ -126,6 +126,11 @@ _BODY = "cardsmith-body"
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+# A line made only of what a table's delimiter row is made of (its pipes are escaped);
+# one character class, so matching stays linear on long lines.
+_DELIMITER_ROW_RE = re.compile(r"^[ \t|:-]+$", re.MULTILINE)
+
+
 @dataclass(frozen=True)
 class _Field:
     """What escaping needs to know about the whole field: which characters occur in
@@ -387,6 +392,14 @@ class _Converter(MarkdownConverter):
         out: list[str] = []
         length = len(text)
         at_line = line_start
+        # Pipes on a line of only pipes, dashes and colons: such a line could be read as
+        # a table's delimiter row, turning the lines around it into a table.
+        delimiter_pipes = {
+            row.start() + offset
+            for row in (_DELIMITER_ROW_RE.finditer(text) if "|" in text else ())
+            for offset, mark in enumerate(row[0])
+            if mark == "|"
+        }
         index = 0
         while index < length:
             char = text[index]
@@ -425,13 +438,7 @@ class _Converter(MarkdownConverter):
             elif char == "[":
                 out.append("\\[" if field.brackets else char)
             elif char == "|":
-                # A line of only pipes, dashes and colons could be read as a table's
-                # delimiter row, turning the lines around it into a table.
-                start = text.rfind("\n", 0, index - 1) + 1
-                end = text.find("\n", index)
-                row = text[start : end if end >= 0 else len(text)]
-                delimiter = not row.strip(" \t|:-")
-                out.append("\\|" if in_table or delimiter else char)
+                out.append("\\|" if in_table or index - 1 in delimiter_pipes else char)
             elif char == "<":
                 out.append("&lt;" if re.match(r"[A-Za-z/!?]", after) else char)
             elif char == "&":
