@@ -270,6 +270,17 @@ class Result:
         return ours / theirs if ours is not None and theirs else None
 
 
+def cold_run(tool: Tool, corpus: Path, cards: int, out: Path, cache: Path, log: Path) -> Run:
+    """One checked build into a fresh output folder with a fresh XDG cache."""
+    for fresh in (out, cache):
+        if fresh.exists():
+            shutil.rmtree(fresh)
+    cache.mkdir(parents=True)
+    run = measure(tool.command(corpus, out), log, {"XDG_CACHE_HOME": str(cache)})
+    tool.verify(out, cards, None)
+    return run
+
+
 def bench_size(cards: int, runs: int, tools: list[Tool], work: Path) -> tuple[Result, Result]:
     corpus = work / f"corpus-{cards}"
     generate_corpus(corpus, cards)
@@ -283,16 +294,10 @@ def bench_size(cards: int, runs: int, tools: list[Tool], work: Path) -> tuple[Re
 
     for n in range(runs):
         for tool in tools:
-            for fresh in (outs[tool.key], caches[tool.key]):
-                if fresh.exists():
-                    shutil.rmtree(fresh)
-            caches[tool.key].mkdir(parents=True)
-            run = measure(
-                tool.command(corpus, outs[tool.key]),
+            run = cold_run(
+                tool, corpus, cards, outs[tool.key], caches[tool.key],
                 logs / f"{tool.key}-{cards}-cold-{n}.log",
-                env_for(tool),
-            )
-            tool.verify(outs[tool.key], cards, None)
+            )  # fmt: skip
             cold.runs.setdefault(tool.key, []).append(run)
             print(f"  {cards:>6} cold    {tool.title:<22} {run.seconds:8.2f} s", flush=True)
 
@@ -380,17 +385,10 @@ def render_floor(cardsmith: Cardsmith, work: Path, cards: int = 5_000) -> Floor:
     generate_corpus(tiny, CARDS_PER_FILE)
     startups = []
     for n in range(HELP_RUNS):
-        target, cache = work / "out" / "startup", work / "cache" / "startup"
-        for fresh in (target, cache):
-            if fresh.exists():
-                shutil.rmtree(fresh)
-        cache.mkdir(parents=True)
-        run = measure(
-            cardsmith.command(tiny, target),
-            work / "logs" / f"cardsmith-startup-{n}.log",
-            {"XDG_CACHE_HOME": str(cache)},
-        )
-        cardsmith.verify(target, CARDS_PER_FILE, None)
+        run = cold_run(
+            cardsmith, tiny, CARDS_PER_FILE, work / "out" / "startup",
+            work / "cache" / "startup", work / "logs" / f"cardsmith-startup-{n}.log",
+        )  # fmt: skip
         startups.append(run.seconds)
     per_card_startup = min(startups) - CARDS_PER_FILE * per_card  # the deck's own cards
     try:
