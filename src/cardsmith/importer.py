@@ -35,6 +35,7 @@ from cardsmith.diagnostics import one_line, quote_path
 from cardsmith.errors import CardsmithError, UsageError
 from cardsmith.htmltext import TAG_RE
 from cardsmith.model import slugify
+from cardsmith.parse import deck_name_part
 from cardsmith.push import MissingBackend
 
 MEDIA_DIR = "media"
@@ -192,9 +193,7 @@ def _strip_number(name: str) -> str:
 
 
 def _topic_name(parts: Sequence[str]) -> str:
-    name = " - ".join(_strip_number(p) for p in parts)
-    name = re.sub(r":+", ":", name).strip(":").strip()
-    return name.replace("<", "\u2039").replace(">", "\u203a") or "Topic"
+    return deck_name_part(" - ".join(_strip_number(p) for p in parts)) or "Topic"
 
 
 def _cards(source: AnkiDeck) -> list[_Card]:

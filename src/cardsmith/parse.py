@@ -610,7 +610,7 @@ def parse_topic_file(path: Path, deck: DeckConfig, report: Report) -> TopicFile 
     if isinstance(topic_value, str):
         topic = topic_value.strip()
     else:  # from the title or the file name: made safe for a deck name, not refused
-        topic = _deck_name_part(title or "") or _deck_name_part(path.stem) or "Topic"
+        topic = deck_name_part(title or "") or deck_name_part(path.stem) or "Topic"
     if not cards and len(report.errors) == errors_before:
         report.warning(path, body_line, "no cards in this file (a card starts with '## ')")
     if not ok or tags is None:
@@ -679,7 +679,7 @@ def _line_of_problem(data: object, key_lines: dict[str, int], default: int) -> i
     return default
 
 
-def _deck_name_part(text: str) -> str:
+def deck_name_part(text: str) -> str:
     """A title or file name as one part of an Anki deck name: runs of ':' become one and
     none are left at the ends; '<' and '>' become the look-alike U+2039 and U+203A."""
     text = text.replace("<", "\u2039").replace(">", "\u203a")
