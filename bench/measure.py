@@ -396,3 +396,73 @@ def render_floor(cardsmith: Cardsmith, work: Path, cards: int = 5_000) -> Floor:
     except AttributeError:
         cores = os.cpu_count() or 1
     return Floor(per_card, per_card_startup, cores)
+
+
+# --------------------------------------------------------------------------- watch mode
+
+WATCH_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class WatchRebuild:
+    """One rebuild of `cardsmith build --watch` after a one-answer edit."""
+
+    seconds: float  # the rebuild, as cardsmith prints it ("rebuilt in X s")
+    edit_to_done: float  # from the edit to that line: adds the file watcher's latency
+
+
+def watch_rebuilds(cardsmith: Cardsmith, work: Path, cards: int, runs: int) -> list[WatchRebuild]:
+    """Start `cardsmith build --watch` on a fresh corpus, edit one answer `runs` + 1 times
+    (the first rebuild is not kept: it builds the renderer this long-lived process then
+    keeps), and time each rebuild; every package is checked after each."""
+    corpus = work / f"corpus-{cards}-watch"
+    generate_corpus(corpus, cards)
+    out, cache = work / "out" / f"watch-{cards}", work / "cache" / f"watch-{cards}"
+    for fresh in (out, cache):
+        if fresh.exists():
+            shutil.rmtree(fresh)
+    cache.mkdir(parents=True)
+    command = [*cardsmith.command(corpus, out), "--watch"]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=child_env({"XDG_CACHE_HOME": str(cache), "PYTHONUNBUFFERED": "1"}),
+    )
+    lines: list[str] = []
+
+    def wait_for(prefix: str | tuple[str, ...]) -> tuple[str, float]:
+        deadline = time.monotonic() + WATCH_TIMEOUT_S
+        assert process.stdout is not None
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith(prefix):
+                return line, time.monotonic()
+        process.kill()
+        raise SystemExit(f"`{' '.join(command)}` never printed {prefix!r}:\n{''.join(lines)}")
+
+    rebuilds = []
+    try:
+        wait_for("watching ")
+        cardsmith.verify(out, cards, None)
+        for n in range(runs + 1):
+            time.sleep(0.3)  # the watcher settles; nothing else is pending
+            edit = edit_card(corpus, cards, n + 1)
+            started = time.monotonic()
+            line, done = wait_for(("rebuilt in ", "failed in "))
+            if not line.startswith("rebuilt in "):
+                raise SystemExit(f"watch rebuild failed:\n{''.join(lines)}")
+            cardsmith.verify(out, cards, edit)
+            if n:
+                rebuilds.append(WatchRebuild(float(line.split()[2]), done - started))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return rebuilds

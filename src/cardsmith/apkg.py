@@ -54,6 +54,9 @@ class NoteSpec:
     note_id: int = 0
     # The deck's declared note type of the note (kind `nt<id>`), None for cardsmith's own.
     note_type: NoteTypeDecl | None = None
+    # ledger.content_hash of kind, deck, fields and tags, when the caller has it: the
+    # package fingerprint then hashes it instead of every field again.
+    content: str = ""
 
 
 def note_guid(deck_key: str, card_key: str, kind: str = "basic") -> str:
@@ -153,8 +156,11 @@ def package_fingerprint(
     digest = hashlib.sha256(_CODE_HASH.encode())
     for note in notes:
         # U+001E/U+001F cannot occur in fields or tags (control characters are refused).
-        parts = [note.guid, note.deck, note.kind, *note.fields, "\x1e", *note.tags,
-                 str(note.mod), str(note.position), str(note.note_id)]  # fmt: skip
+        if note.content:
+            what = [note.content]
+        else:
+            what = [note.deck, note.kind, *note.fields, "\x1e", *note.tags]
+        parts = [note.guid, *what, str(note.mod), str(note.position), str(note.note_id)]
         if note.note_type is not None:
             parts.append(kinds.declared_digest(note.note_type))
         digest.update(("\x1f".join(parts) + "\x1e\x1e").encode())

@@ -161,6 +161,8 @@ def build(
         if cache_dir is not None:
             output.remove_stale_temps(cache_dir)
         output.write_all([*((o.path, o.data) for o in outputs if o.data is not None), *ledgers])
+        for update in updates:
+            ledger.remember(update)
         cache.save(functools.partial(output.write_atomic, durable=False))
     except OSError as error:  # the disk, not the content: full, read-only, not a folder
         raise OutputError.from_os_error(error, out_dir) from None

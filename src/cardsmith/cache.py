@@ -139,10 +139,17 @@ class BuildCache:
 
     @classmethod
     def load(cls, directory: Path | None, fingerprint: str) -> BuildCache:
-        """The cache in directory; what is missing, stale or corrupt is left out."""
+        """The cache in directory; what is missing, stale or corrupt is left out.
+
+        A cache this process saved, whose files nobody has touched since, is taken from
+        memory (`build --watch` rebuilds without reading and checking every file again).
+        """
         cache = cls(directory, fingerprint)
         if directory is None or directory.is_symlink() or not directory.is_dir():
             return cache  # a link, a file or a FIFO in its place is replaced on save
+        saved = _SAVED.get(directory)
+        if saved is not None and saved[0] == fingerprint and saved[1] == _signature(directory):
+            return saved[2].clone()
         problems: set[str] = set()
         for path in sorted(directory.glob(f"{CARDS_PREFIX}*.json")):
             state, data = _read_checked(path, fingerprint)
@@ -210,6 +217,24 @@ class BuildCache:
             if old.name not in wanted and old.name != PACKAGES_FILE:
                 clear_way(old)
                 old.unlink(missing_ok=True)
+        saved = BuildCache(
+            self.directory,
+            self.fingerprint,
+            {key: self.cards[key] for keys in self._used.values() for key in keys},
+            dict(self.packages),
+            _loaded={source: set(keys) for source, keys in self._used.items()},
+        )
+        saved._shard_of = {key: source for source, keys in self._used.items() for key in keys}
+        saved.status = "loaded" if saved.cards or saved.packages else "new"
+        _SAVED[self.directory] = (self.fingerprint, _signature(self.directory), saved)
+
+    def clone(self) -> BuildCache:
+        """A copy to build with (a build changes its cache)."""
+        copy = BuildCache(self.directory, self.fingerprint, dict(self.cards), dict(self.packages))
+        copy.status = self.status
+        copy._shard_of = dict(self._shard_of)
+        copy._loaded = {source: set(keys) for source, keys in self._loaded.items()}
+        return copy
 
     def _chunks(self, payload: Iterator[bytes]) -> Iterator[bytes]:
         header = json.dumps({"format": FORMAT, "fingerprint": self.fingerprint}).encode()
@@ -249,6 +274,23 @@ def _read_checked(path: Path, fingerprint: str) -> tuple[str, Any]:
         return "ok", json.loads(payload)
     except (ValueError, AttributeError, TypeError):
         return "corrupt", None
+
+
+# The caches this process saved: directory -> (fingerprint, its files' signature, cache).
+_SAVED: dict[Path, tuple[str, tuple[tuple[str, int, int, int], ...], BuildCache]] = {}
+
+
+def _signature(directory: Path) -> tuple[tuple[str, int, int, int], ...]:
+    """Each file's name, inode, size and change time: any write by another process
+    shows (cardsmith itself replaces files, so even a rewrite changes the inode)."""
+    found = []
+    try:
+        for entry in os.scandir(directory):
+            info = entry.stat(follow_symlinks=False)
+            found.append((entry.name, info.st_ino, info.st_size, info.st_mtime_ns))
+    except OSError:
+        return ()
+    return tuple(sorted(found))
 
 
 def _regular(path: Path) -> bool:

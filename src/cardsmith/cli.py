@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import webbrowser
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -524,6 +523,8 @@ def preview_command(
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"wrote {result.index} ({len(result.preview.cards)} cards)")
     if open_browser:
+        import webbrowser
+
         webbrowser.open(result.index.resolve().as_uri())
 
 

@@ -162,10 +162,13 @@ def similarity(one: str, other: str) -> float:
     return sum(x == y for x, y in zip(a, b, strict=True)) / SKETCH_SIZE
 
 
+@functools.lru_cache(maxsize=1024)
 def format_time(when: int) -> str:
+    """A time as the ledger writes it (cached: a deck's cards share few change times)."""
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@functools.lru_cache(maxsize=1024)
 def _parse_time(text: str) -> int:
     return int(datetime.fromisoformat(text).timestamp())  # the `Z` form (Python 3.11+)
 
@@ -177,6 +180,11 @@ def render(entries: Iterable[Entry]) -> str:
 
 def ledger_path(deck_root: Path) -> Path:
     return deck_root / LEDGER_NAME
+
+
+# The ledgers this process last read without problems or wrote, by path: a long-lived
+# process (`build --watch`) parses a ledger again only when its text changed.
+_KNOWN: dict[Path, Ledger] = {}
 
 
 def read(path: Path, report: Report) -> Ledger:
@@ -193,6 +201,22 @@ def read(path: Path, report: Report) -> Ledger:
     except UnicodeDecodeError:
         report.error(path, 1, "the ledger is not UTF-8 text; " + _RESTORE)
         return Ledger(path, (), "")
+    known = _KNOWN.get(path)
+    if known is not None and known.text == text:
+        return known
+    errors = len(report.errors)
+    ledger = _parse(path, text, report)
+    if len(report.errors) == errors:
+        _KNOWN[path] = ledger
+    return ledger
+
+
+def remember(update: Update) -> None:
+    """Note that update's ledger is now on disk (read gives the same entries)."""
+    _KNOWN[update.path] = Ledger(update.path, update.entries, update.text)
+
+
+def _parse(path: Path, text: str, report: Report) -> Ledger:
     entries: list[Entry] = []
     version_seen = False
     guids: dict[str, int] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -152,9 +153,10 @@ class Card:
 
         return kind_of(self).name
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """What identifies the card inside its deck: the explicit id, else the question."""
+        """What identifies the card inside its deck: the explicit id, else the question
+        (worked out once: every stage asks)."""
         if self.explicit_id is not None:
             return f"id:{self.explicit_id}"
         return f"q:{normalize_question(self.question)}"

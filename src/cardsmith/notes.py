@@ -109,7 +109,17 @@ class _Content:
     deck: str
     fields: tuple[str, ...]
     tags: tuple[str, ...]
+    content: str  # ledger.content_hash of the four above
+    question: str  # ledger.text_hash of the card's question
 
+
+# Each topic file's notes as last made: (the parsed file, what else they came from, notes).
+_FILE_CONTENTS: dict[
+    Path,
+    tuple[
+        TopicFile, tuple[DeckConfig, str, tuple[str, ...], str, list[RenderedCard]], list[_Content]
+    ],
+] = {}
 
 # The last decks' contents: the ledger stage and the package plan both read them.
 _MEMO: dict[int, tuple[RenderedDeck, list[_Content]]] = {}
@@ -155,11 +165,24 @@ def _make_contents(rendered: RenderedDeck) -> Iterator[_Content]:
         tags = note_tags(config, topic_file)
         subdeck = subdecks[(topic_file.level, topic_file.topic)]
         where = relative[key]
+        # A long-lived process (`build --watch`) reuses a file's notes while the file, its
+        # place in the deck and its cards' HTML are what they were (equal, mostly the same
+        # objects: parse and the cache hand them back).
+        inputs = (config, subdeck, tags, where, cards)
+        last = _FILE_CONTENTS.get(topic_file.path)
+        if last is not None and last[0] is topic_file and last[1] == inputs:
+            yield from last[2]
+            continue
+        made = []
         for card in cards:
             kind = kinds.kind_of(card.card)
             source = "" if kind.declared else _source(config, where, card)
             fields = kind.note_fields(card.front, card.back, source, card.sections)
-            yield _Content(topic_file, card, kind, subdeck, fields, tags)
+            content = content_hash(kind.name, subdeck, fields, tags)
+            question = text_hash(card.card.question)
+            made.append(_Content(topic_file, card, kind, subdeck, fields, tags, content, question))
+        _FILE_CONTENTS[topic_file.path] = (topic_file, inputs, made)
+        yield from made
 
 
 def card_facts(rendered: RenderedDeck) -> list[CardFacts]:
@@ -168,8 +191,8 @@ def card_facts(rendered: RenderedDeck) -> list[CardFacts]:
         CardFacts(
             key=c.card.card.key,
             kind=c.kind.name,
-            content=content_hash(c.kind.name, c.deck, c.fields, c.tags),
-            question=text_hash(c.card.card.question),
+            content=c.content,
+            question=c.question,
             answer=c.card.card.answer,
             explicit_id=c.card.card.explicit_id is not None,
             path=c.card.card.path,
@@ -212,6 +235,7 @@ def plan_notes(
             position=position,
             note_id=identity.note_id,
             note_type=content.kind.declared,
+            content=content.content,
         )
         media = tuple(name for name, _ in content.card.media)
         notes.append(PlannedNote(content.topic_file.level, spec, media))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import reprlib
 import tomllib
@@ -9,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from cardsmith.diagnostics import Report
+from cardsmith.diagnostics import Diagnostic, Report
 from cardsmith.files import MAX_MARKDOWN_BYTES, MAX_TOML_BYTES, FileProblem, read_regular
 from cardsmith.kinds import KINDS, kind_of
 from cardsmith.model import (
@@ -512,11 +511,30 @@ def split_front_matter(text: str) -> tuple[str | None, int, str, int]:
     return None, 1, text, 1
 
 
+# The last parse of each file: (deck, digest of its text, result, what it reported). A
+# long-lived process (`build --watch`) re-parses only the files whose text or deck changed.
+_PARSED: dict[Path, tuple[DeckConfig, bytes, TopicFile | None, tuple[Diagnostic, ...]]] = {}
+
+
 def parse_topic_file(path: Path, deck: DeckConfig, report: Report) -> TopicFile | None:
     """The cards of one Markdown file, or None after reporting why it is unusable."""
     text = read_text(path, report)
     if text is None:
+        _PARSED.pop(path, None)
         return None
+    digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
+    last = _PARSED.get(path)
+    if last is not None and last[1] == digest and last[0] == deck:
+        report.items.extend(last[3])
+        return last[2]
+    own = Report()
+    parsed = _parse_topic_text(path, text, deck, own)
+    report.items.extend(own.items)
+    _PARSED[path] = (deck, digest, parsed, tuple(own.items))
+    return parsed
+
+
+def _parse_topic_text(path: Path, text: str, deck: DeckConfig, report: Report) -> TopicFile | None:
     control = _CONTROL_RE.search(text)
     if control:
         # Anki separates fields with U+001F, and HTML forbids these characters anyway.
@@ -634,6 +652,8 @@ def _load_yaml(path: Path, front: str, front_line: int, report: Report) -> Any:
     stands for billions of values); depth, huge numbers and control characters are
     errors, not tracebacks.
     """
+    import yaml  # only files with front matter need it (a tenth of start-up otherwise)
+
     try:
         for event in yaml.parse(front, Loader=yaml.CSafeLoader):
             if isinstance(event, yaml.AliasEvent):
