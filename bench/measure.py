@@ -412,9 +412,8 @@ class WatchRebuild:
 
 
 def watch_rebuilds(cardsmith: Cardsmith, work: Path, cards: int, runs: int) -> list[WatchRebuild]:
-    """Start `cardsmith build --watch` on a fresh corpus, edit one answer `runs` + 1 times
-    (the first rebuild is not kept: it builds the renderer this long-lived process then
-    keeps), and time each rebuild; every package is checked after each."""
+    """Start `cardsmith build --watch` on a fresh corpus, edit one answer `runs` times and
+    time each rebuild; every package is checked after each."""
     corpus = work / f"corpus-{cards}-watch"
     generate_corpus(corpus, cards)
     out, cache = work / "out" / f"watch-{cards}", work / "cache" / f"watch-{cards}"
@@ -449,7 +448,7 @@ def watch_rebuilds(cardsmith: Cardsmith, work: Path, cards: int, runs: int) -> l
     try:
         wait_for("watching ")
         cardsmith.verify(out, cards, None)
-        for n in range(runs + 1):
+        for n in range(runs):
             time.sleep(0.3)  # the watcher settles; nothing else is pending
             edit = edit_card(corpus, cards, n + 1)
             started = time.monotonic()
@@ -457,8 +456,7 @@ def watch_rebuilds(cardsmith: Cardsmith, work: Path, cards: int, runs: int) -> l
             if not line.startswith("rebuilt in "):
                 raise SystemExit(f"watch rebuild failed:\n{''.join(lines)}")
             cardsmith.verify(out, cards, edit)
-            if n:
-                rebuilds.append(WatchRebuild(float(line.split()[2]), done - started))
+            rebuilds.append(WatchRebuild(float(line.split()[2]), done - started))
     finally:
         process.terminate()
         try:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .corpus import CARDS_PER_FILE, LANGUAGES
-from .measure import HELP_RUNS, WAIT_FACTOR, Floor, Result, Tool, pip_versions
+from .measure import HELP_RUNS, WAIT_FACTOR, Floor, Result, Tool, WatchRebuild, pip_versions
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,7 +87,11 @@ def verdict_cell(ok: bool | None) -> str:
 
 
 def targets(
-    results: list[Result], help_s: float, linear: bool | None, floor: Floor | None = None
+    results: list[Result],
+    help_s: float,
+    linear: bool | None,
+    floor: Floor | None = None,
+    watch: list[WatchRebuild] | None = None,
 ) -> list[str]:
     def find(cards: int, kind: str) -> Result | None:
         return next((r for r in results if r.cards == cards and r.kind == kind), None)
@@ -133,9 +137,19 @@ def targets(
     reb_s = reb5.best("cardsmith") if reb5 else None
     rows.append(
         (
-            f"5k rebuild after one edit ≤ {REBUILD_LIMIT_S} s",
+            f"5k rebuild after one edit ≤ {REBUILD_LIMIT_S} s: `cardsmith build`, a new process",
             "-" if reb_s is None else f"{reb_s:.2f} s",
             None if reb_s is None else reb_s <= REBUILD_LIMIT_S,
+        )
+    )
+    best = min(watch, key=lambda w: w.seconds) if watch else None
+    rows.append(
+        (
+            f"5k rebuild after one edit ≤ {REBUILD_LIMIT_S} s: `cardsmith build --watch`",
+            "-"
+            if best is None
+            else f"{best.seconds:.2f} s ({best.edit_to_done:.2f} s from the edit)",
+            None if best is None else best.seconds <= REBUILD_LIMIT_S,
         )
     )
     lines = ["| target | measured | result |", "|---|---:|---|"]
@@ -220,6 +234,22 @@ def floor_lines(floor: Floor | None) -> list[str]:
     ]
 
 
+def watch_lines(watch: list[WatchRebuild] | None) -> list[str]:
+    """Every timed watch rebuild, for the report."""
+    if not watch:
+        return []
+    each = ", ".join(f"{w.seconds:.2f} s ({w.edit_to_done:.2f} s)" for w in watch)
+    return [
+        "`cardsmith build --watch` on the 5,000-card corpus (one process for the whole "
+        "series): one answer edited, then the rebuild as the process prints it "
+        "(`rebuilt in X s`: sources read, the changed card rendered, ledger, both packages "
+        "written), and in brackets the time from the edit to that line, which adds the "
+        f"file watcher's latency. Each rebuild, in order: {each}. Every package is checked "
+        "after every rebuild.",
+        "",
+    ]
+
+
 def render(
     results: list[Result],
     help_s: float,
@@ -229,6 +259,7 @@ def render(
     runs_by_size: dict[int, int],
     load_text: str,
     floor: Floor | None = None,
+    watch: list[WatchRebuild] | None = None,
 ) -> str:
     linear_lines, linear = linear_note(results)
     runs_text = ", ".join(f"{c:,} cards: {n}" for c, n in runs_by_size.items())
@@ -261,9 +292,10 @@ def render(
         "",
         "## Targets (issues 5 and 16)",
         "",
-        *targets(results, help_s, linear, floor),
+        *targets(results, help_s, linear, floor, watch),
         "",
         *floor_lines(floor),
+        *watch_lines(watch),
         "## Linear growth",
         "",
         "Seconds per 1,000 cards at each size (best time / cards * 1000), and the marginal "

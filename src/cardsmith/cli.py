@@ -228,8 +228,11 @@ def build(
         if not ok:
             raise typer.Exit(1)
         return
-    typer.echo(f"watching {', '.join(map(str, sources))} (Ctrl-C stops)")
+    from cardsmith.render_all import prepare as prepare_renderer
     from cardsmith.watch import changes as source_changes
+
+    prepare_renderer()
+    typer.echo(f"watching {', '.join(map(str, sources))} (Ctrl-C stops)")
 
     for changed in source_changes(sources, out):
         typer.echo("changed: " + ", ".join(map(str, changed)))

@@ -56,6 +56,14 @@ def _renderer(root: Path, allow_html: bool) -> Renderer:
     return renderer
 
 
+def prepare() -> None:
+    """Build this process's renderer now, not at the first card that needs it: `build
+    --watch` does so while it waits, so the first rebuild after an edit is as quick as
+    the ones after it."""
+    if not _RENDERER:
+        _renderer(Path.cwd(), False)
+
+
 # Limits documented in docs/format.md ("Limits and odd input"). A card whose rendering
 # takes longer than this is stopped and reported as an error (the libraries have inputs
 # on which they take minutes); CARDSMITH_CARD_TIME_LIMIT sets another limit in seconds.
