@@ -149,11 +149,22 @@ def answer_sketch(text: str) -> str:
     words = set(re.findall(r"\w+", text.casefold()))
     if not words:
         return "ff" * SKETCH_SIZE
-    values = [_PARTS.unpack(hashlib.sha512(word.encode()).digest()) for word in words]
+    values = [_WORD_PARTS.get(word) or _word_parts(word) for word in words]
     return bytes(min(place) & 0xFF for place in zip(*values, strict=True)).hex()
 
 
 _PARTS = struct.Struct(f">{SKETCH_SIZE}I")
+# Each word's hash parts, worked out once: a deck's answers share most of their words,
+# and hashing every word of every new card was most of a new deck's first build.
+_WORD_PARTS: dict[str, tuple[int, ...]] = {}
+
+
+def _word_parts(word: str) -> tuple[int, ...]:
+    if len(_WORD_PARTS) >= 100_000:
+        _WORD_PARTS.clear()
+    parts: tuple[int, ...] = _PARTS.unpack(hashlib.sha512(word.encode()).digest())
+    _WORD_PARTS[word] = parts
+    return parts
 
 
 def similarity(one: str, other: str) -> float:

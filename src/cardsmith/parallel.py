@@ -21,7 +21,7 @@ Progress = Callable[[int, int], None]
 
 # Below this many items, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 800
-CHUNK_SIZE = 200
+CHUNK_SIZE = 50
 # Modules the workers' server process loads once, so each worker starts ready.
 # lifeline ends the server and its workers with the build, even after kill -9.
 PRELOAD = ["cardsmith.lifeline", "cardsmith.render_all"]
