@@ -425,8 +425,11 @@ def update(
             stamp = old.changed
             if old.removed or old.content != card.content:
                 stamp = max(now, old.changed + 1)
-            entry = Entry(card.key, old.guid, old.note_id, card.kind, card.content,
-                          card.question, sketch, stamp)  # fmt: skip
+            unchanged = same and not old.removed and (old.key, old.kind, old.question) == (
+                card.key, card.kind, card.question)  # fmt: skip
+            entry = old if unchanged else Entry(
+                card.key, old.guid, old.note_id, card.kind, card.content, card.question, sketch,
+                stamp)  # fmt: skip
             if stamp != old.changed:
                 changed.append(entry)
         else:
