@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import importlib
-import importlib.metadata
 import json
 import os
 import secrets
@@ -57,7 +56,9 @@ def library_versions() -> list[str]:
         module = importlib.import_module(name)
         version = getattr(module, "__version__", None)
         if not isinstance(version, str):
-            version = importlib.metadata.version(name)
+            from importlib import metadata
+
+            version = metadata.version(name)
         versions.append(f"{name}={version}")
     return versions
 

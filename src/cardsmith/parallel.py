@@ -6,14 +6,14 @@ A service the render stage calls: the results are the same either way, in order.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import multiprocessing.context
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from cardsmith import lifeline
+
+if TYPE_CHECKING:  # multiprocessing is imported only when workers are used
+    import multiprocessing.context
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -59,6 +59,8 @@ def map_chunks(
     with contextlib.ExitStack() as stack:
         mapper: Callable[..., Iterable[list[Result]]] = map
         if not serial and chunks:
+            from concurrent.futures import ProcessPoolExecutor
+
             pool = ProcessPoolExecutor(
                 max_workers=min(workers, len(chunks)),
                 mp_context=_context(),
@@ -94,6 +96,8 @@ def _context() -> multiprocessing.context.BaseContext:
     A forked copy of the build process would carry every parsed card in its memory;
     forkserver (POSIX) or spawn starts them with only cardsmith's modules loaded.
     """
+    import multiprocessing
+
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)
