@@ -25,6 +25,7 @@ from typing import Any
 from cardsmith.diagnostics import one_line, quote_path
 from cardsmith.errors import CardsmithError
 from cardsmith.lifeline import scratch_folder
+from cardsmith.model import NoteTypeTemplate
 from cardsmith.push import MissingBackend, preflight
 
 # The collection files a package may hold, in the order Anki prefers them.
@@ -41,13 +42,6 @@ class ReadError(CardsmithError):
 
 
 @dataclass(frozen=True)
-class Template:
-    name: str
-    front: str
-    back: str
-
-
-@dataclass(frozen=True)
 class NoteType:
     """A note type as Anki stores it."""
 
@@ -56,7 +50,7 @@ class NoteType:
     cloze: bool
     fields: tuple[str, ...]
     sort_field: int  # index into fields
-    templates: tuple[Template, ...]
+    templates: tuple[NoteTypeTemplate, ...]
     css: str
     latex_pre: str
     latex_post: str
@@ -334,7 +328,7 @@ def _choose_deck(col: Any, origin: Path, deck: str | None, names: dict[int, str]
 def _note_type(model: dict[str, Any]) -> NoteType:
     fields = tuple(f["name"] for f in sorted(model["flds"], key=lambda f: f["ord"]))
     templates = tuple(
-        Template(t["name"], t["qfmt"], t["afmt"])
+        NoteTypeTemplate(t["name"], t["qfmt"], t["afmt"])
         for t in sorted(model["tmpls"], key=lambda t: t["ord"])
     )
     return NoteType(
