@@ -218,24 +218,30 @@ class BuildCache:
             if old.name not in wanted and old.name != PACKAGES_FILE:
                 clear_way(old)
                 old.unlink(missing_ok=True)
+        # What is on disk now, as load would read it: the entries this build used.
+        cards = {key: self.cards[key] for keys in self._used.values() for key in keys}
         saved = BuildCache(
             self.directory,
             self.fingerprint,
-            {key: self.cards[key] for keys in self._used.values() for key in keys},
-            dict(self.packages),
-            _loaded={source: set(keys) for source, keys in self._used.items()},
+            cards,
+            self.packages,
+            "loaded" if cards or self.packages else "new",
+            {key: source for source, keys in self._used.items() for key in keys},
+            self._used,
         )
-        saved._shard_of = {key: source for source, keys in self._used.items() for key in keys}
-        saved.status = "loaded" if saved.cards or saved.packages else "new"
-        _SAVED[self.directory] = (self.fingerprint, _signature(self.directory), saved)
+        _SAVED[self.directory] = (self.fingerprint, _signature(self.directory), saved.clone())
 
     def clone(self) -> BuildCache:
         """A copy to build with (a build changes its cache)."""
-        copy = BuildCache(self.directory, self.fingerprint, dict(self.cards), dict(self.packages))
-        copy.status = self.status
-        copy._shard_of = dict(self._shard_of)
-        copy._loaded = {source: set(keys) for source, keys in self._loaded.items()}
-        return copy
+        return BuildCache(
+            self.directory,
+            self.fingerprint,
+            dict(self.cards),
+            dict(self.packages),
+            self.status,
+            dict(self._shard_of),
+            {source: set(keys) for source, keys in self._loaded.items()},
+        )
 
     def _chunks(self, payload: Iterator[bytes]) -> Iterator[bytes]:
         header = json.dumps({"format": FORMAT, "fingerprint": self.fingerprint}).encode()
