@@ -109,6 +109,8 @@ class CardResult:
     @classmethod
     def from_json(cls, data: list[Any]) -> CardResult:
         front, back, media, diagnostics, *rest = data
+        if not (media or diagnostics or rest) and type(front) is str and type(back) is str:
+            return cls(front, back, (), ())  # most cards: no media, nothing reported
         return cls(
             str(front),
             str(back),

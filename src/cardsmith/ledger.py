@@ -316,23 +316,17 @@ _DECLARED_KIND_RE = re.compile(r"nt[1-9]\d{0,18}")
 
 def _parse_row(line: str) -> Entry | None:
     match = _ROW_RE.fullmatch(line)
-    if match is None or not is_kind(match["kind"]):
+    if match is None:
+        return None
+    # The groups at once, in the pattern's order (one call, not nine lookups by name).
+    state, changed_at, nid, guid, kind, content, question, answer, key = match.groups()
+    if not is_kind(kind):
         return None
     try:
-        changed = _parse_time(match["changed"])
+        changed = _parse_time(changed_at)
     except ValueError:
         return None
-    return Entry(
-        key=match["key"],
-        guid=match["guid"],
-        note_id=int(match["nid"]),
-        kind=match["kind"],
-        content=match["content"],
-        question=match["question"],
-        answer=match["answer"],
-        changed=changed,
-        removed=match["state"] == "removed",
-    )
+    return Entry(key, guid, int(nid), kind, content, question, answer, changed, state == "removed")
 
 
 def check_kinds(
