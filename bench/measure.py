@@ -398,6 +398,66 @@ def render_floor(cardsmith: Cardsmith, work: Path, cards: int = 5_000) -> Floor:
     return Floor(per_card, per_card_startup, cores)
 
 
+# What every new `cardsmith build` process pays before it reads a source: the
+# interpreter, the imports and the renderer (built for the one changed card), and making
+# the 5,000-card package again (SQLite and zip), which a one-edit rebuild must do.
+_STARTUP = (
+    "import cardsmith.cli, cardsmith.build, cardsmith.render_all; cardsmith.render_all.prepare()"
+)
+_PACKAGING = """
+import sys, time
+from pathlib import Path
+from cardsmith import apkg, build
+from cardsmith.options import BuildOptions
+from cardsmith.render import code_css
+options = BuildOptions()
+rendered, report = build.check([Path(sys.argv[1])], options)
+updates = build.record(rendered, report, options)
+plans = build.plan_packages(rendered, report, build.identities(rendered, updates))
+plan, css = plans[0], code_css()
+best = None
+for _ in range(3):
+    start = time.perf_counter()
+    apkg.package_bytes(plan.notes, {}, dict(plan.descriptions), css)
+    took = time.perf_counter() - start
+    best = took if best is None else min(best, took)
+print(len(plan.notes), best)
+"""
+
+
+@dataclass(frozen=True)
+class RebuildFloor:
+    """The fixed part of a one-edit rebuild in a new process."""
+
+    startup: float  # wall: interpreter, imports, renderer built, exit
+    packaging: float  # making the package of `notes` notes (best of 3, in one process)
+    notes: int
+
+    @property
+    def total(self) -> float:
+        return self.startup + self.packaging
+
+
+def rebuild_floor(cardsmith: Cardsmith, work: Path, cards: int = 5_000) -> RebuildFloor:
+    """Start-up (best of HELP_RUNS `python -c` runs that import what a build imports and
+    build the renderer) and the time to make the package of the `cards` corpus."""
+    startup = min(
+        measure([str(cardsmith.python), "-c", _STARTUP], work / "logs" / "startup.log").seconds
+        for _ in range(HELP_RUNS)
+    )
+    corpus = work / f"corpus-{cards}"
+    generate_corpus(corpus, cards)
+    out = subprocess.run(
+        [str(cardsmith.python), "-c", _PACKAGING, str(corpus)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=child_env({"XDG_CACHE_HOME": str(work / "cache" / "floor")}),
+    )
+    notes, packaging = out.stdout.strip().splitlines()[-1].split()
+    return RebuildFloor(startup, float(packaging), int(notes))
+
+
 # --------------------------------------------------------------------------- watch mode
 
 WATCH_TIMEOUT_S = 120.0

@@ -130,6 +130,7 @@ def main() -> int:
         results += measure.bench_size(cards, runs_by_size[cards], tools, work)
     help_s = measure.help_time(cardsmith.executable, work)
     floor = measure.render_floor(cardsmith, work) if 5_000 in sizes else None
+    rebuild_floor = measure.rebuild_floor(cardsmith, work) if 5_000 in sizes else None
     watch = (
         measure.watch_rebuilds(cardsmith, work, 5_000, runs_by_size[5_000])
         if 5_000 in sizes
@@ -144,7 +145,16 @@ def main() -> int:
     facts = report.machine_facts(tools, mad_venv, package, sources, cs_python)
     load_text = f"{report.loadavg(load_start)} and {report.loadavg(os.getloadavg())}"
     text = report.render(
-        results, help_s, facts, command, elapsed, runs_by_size, load_text, floor, watch
+        results,
+        help_s,
+        facts,
+        command,
+        elapsed,
+        runs_by_size,
+        load_text,
+        floor,
+        watch,
+        rebuild_floor,
     )
     waited = sum(run.waited for r in results for runs in r.runs.values() for run in runs)
     if waited:
@@ -159,6 +169,7 @@ def main() -> int:
     print(f"\ncardsmith --help: {help_s:.3f} s")
     linear = report.linear_note(results)[1]
     print("\n".join(report.targets(results, help_s, linear, floor, watch)))
+    print("\n".join(report.rebuild_floor_lines(rebuild_floor)))
     args.results.write_text(text, encoding="utf-8")
     print(f"\nwrote {args.results} ({elapsed:.0f} s in all)")
     return 0
