@@ -49,6 +49,9 @@ CORPUS: dict[str, str] = {
     "table right after a paragraph": "Results:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
     "table escaped pipe in code": "| a |\n|---|\n| `a \\| b` |\n",
     "table without outer pipes": "a | b\n--|--\n1 | 2\n",
+    "heading right after a table": "| a | b |\n|---|---|\n| 1 | 2 |\n### Next\n",
+    "quote right after a table": "| a | b |\n|---|---|\n| 1 | 2 |\n> Note.\n",
+    "table in a quote, then text": "> | a | b |\n> |---|---|\n> | 1 | 2 |\nAfter.\n",
     # Inline.
     "strikethrough": "~~gone~~ stays\n",
     "bare URL": "See https://example.com/page for more.\n",

@@ -23,7 +23,7 @@ FLOOR = {
     "Precedence": (1, 1, 1),
     "Thematic breaks": (17, 17, 19),
     "ATX headings": (11, 12, 18),
-    "Setext headings": (17, 19, 27),
+    "Setext headings": (17, 21, 27),
     "Indented code blocks": (10, 10, 12),
     "Fenced code blocks": (23, 28, 29),
     "HTML blocks": (19, 20, 46),

@@ -122,11 +122,32 @@ def agreement(examples: int, derandomize: bool = True) -> tuple[int, int, list[s
     return len(results) - len(failures), len(results), failures[:20]
 
 
-# The target is 99%. Over 300 derandomized documents every one matches today; the floor
-# leaves room for a hypothesis upgrade drawing other documents (the closing note of issue 16
-# gives the rate over 5,000 random ones). What still disagrees is mostly tables nested in
-# quotes in list items, where cmark-gfm's looseness differs.
-AGREEMENT_FLOOR = 0.98
+# The target is 99%. Over 300 derandomized documents every one matches today, and 5,000
+# random ones matched 5,000 times out of 5,000 in four runs (the closing note of issue 16);
+# the floor leaves room for a hypothesis upgrade drawing other documents.
+AGREEMENT_FLOOR = 0.99
+
+# Documents the generator once found disagreeing, as hypothesis shrank them: a table ends
+# at a line its container does not continue, at a quote, a rule or a heading; items end
+# before a line that is no item of theirs; a quote between items ends their list; and
+# cmark-gfm's looseness after a table of only a header.
+SHRUNK = [
+    "- alpha\n  > | h1 | h2 |\n  > |---|:-:|\n  | h1 | h2 |\n  |---|:-:|\n",
+    "- alpha\n  - alpha\n    | h1 | h2 |\n    |---|:-:|\n  | h1 | h2 |\n  |---|:-:|\n",
+    "- alpha\n  > | h1 | h2 |\n  > |---|:-:|\n  > > alpha\n",
+    "- alpha\n  > - alpha\n  > > ```\n  > > ```\n",
+    "1. alpha\n\n> | h1 | h2 |\n> |---|:-:|\n\n1. alpha\n2. alpha\n",
+    "- alpha\n\n> ```\n> ```\n\n- alpha\n- alpha\n",
+    "- alpha\n  - alpha\n    | h1 | h2 |\n    |---|:-:|\n- alpha\n",
+    "- alpha\n  - alpha\n    | h1 | h2 |\n    |---|:-:|\n  ```\n  ```\n",
+    "- alpha\n  > - alpha\n  >   | h1 | h2 |\n  >   |---|:-:|\n- alpha\n",
+]
+
+
+@pytest.mark.parametrize("document", SHRUNK)
+def test_shrunk_document_has_githubs_block_structure(render: CardRenderer, document: str) -> None:
+    ours = block_skeleton(normalize(render(document)))
+    assert ours == block_skeleton(normalize(reference_html(document))), document
 
 
 def test_generated_documents_have_githubs_block_structure() -> None:

@@ -167,7 +167,7 @@ WORST_CASES: list[tuple[str, Callable[[], object]]] = [
     ("math dollars", lambda: list(render._MATH_RE.finditer("$a" * N))),
     ("math brackets", lambda: list(render._MATH_RE.finditer("\\[\\(" * N))),
     ("heading spaces", lambda: parse._strip_closing_hashes("a" + " " * N + "x")),
-    ("card events", lambda: list(parse._EVENT_RE.finditer(("## " + " " * 100 + "x\n") * 500))),
+    ("card events", lambda: list(parse._NEXT_EVENT_RE.finditer(("## " + " " * 100 + "x\n") * 500))),
     ("fence", lambda: parse.FENCE_RE.match("```" + "`" * N)),
     ("table delimiter", lambda: blocks._TABLE_DELIMITER_RE.fullmatch("-" + " -" * N + "x")),
     ("break", lambda: blocks._BREAK_RE.match("* " * N + "x")),

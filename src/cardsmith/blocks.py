@@ -146,7 +146,7 @@ def normalize_blocks(text: str) -> str:
 
         if header_only is not None:
             if rest.strip() and (matched < len(stack) or _starts_block(rest)):
-                header_only.owner.loose = True
+                _loosen_after_header_only(stack, matched, rest)
             header_only = None
 
         if fence is not None:
@@ -170,7 +170,14 @@ def normalize_blocks(text: str) -> str:
             fence = None
 
         blank = not rest.strip()
-        if matched < len(stack) and paragraph is not None and not blank and not _starts_block(rest):
+        in_table = paragraph is not None and paragraph[1] == table
+        if (
+            matched < len(stack)
+            and paragraph is not None
+            and not in_table  # only a paragraph continues lazily, a table's rows do not
+            and not blank
+            and not _starts_block(rest)
+        ):
             out.append(_prefix(stack) + rest.lstrip(" "))  # lazy continuation line
             paragraph = (paragraph[0], paragraph[1], paragraph[2] + 1)
             continue
@@ -182,6 +189,11 @@ def normalize_blocks(text: str) -> str:
             if not blank and not after_blank and out:
                 out.append(_blank(stack[:matched]))  # or Python-Markdown runs the quote on
                 _blanked(stack[:matched])
+        elif matched < len(stack) and not blank and not after_blank and not _ITEM_RE.match(rest):
+            # Items that end before a line that is no item of their own: Python-Markdown
+            # would take the line into the last item (its lazy lines are any lines).
+            out.append(_blank(stack[:matched]))
+            _blanked(stack[:matched])
         del stack[matched:]
         if lists:
             for depth in [d for d in lists if d > matched]:
@@ -193,6 +205,15 @@ def normalize_blocks(text: str) -> str:
         if closed_fence == len(out) and not blank:
             out.append(_blank(stack))  # what follows a fence is a new block
             _blanked(stack)
+        elif (
+            in_table
+            and matched == len(stack)
+            and (_QUOTE_RE.match(rest) or _BREAK_RE.match(rest) or _HEADING_RE.match(rest))
+        ):
+            # A quote, a rule or a heading ends a table (Python-Markdown would make it a row).
+            out.append(_blank(stack))
+            _blanked(stack)
+            paragraph = None
 
         # New containers on this line.
         opened: list[str] = []
@@ -210,6 +231,8 @@ def normalize_blocks(text: str) -> str:
                 if paragraph is not None and not opened and stack and stack[-1] != _QUOTE:
                     out.append(_blank(stack))  # Python-Markdown nests it only as a new block
                     _blanked(stack)
+                for depth in [d for d in lists if d >= len(stack)]:
+                    del lists[depth]  # a quote between items ends their list
                 stack.append(_QUOTE)
                 opened.append("> ")
                 lists.pop(len(stack), None)
@@ -337,6 +360,23 @@ def normalize_blocks(text: str) -> str:
     if fence is not None:
         out.append(_prefix(stack) + fence.marks)
     return "\n".join(_loosen(out, every_list))
+
+
+def _loosen_after_header_only(stack: list[_Container], matched: int, rest: str) -> None:
+    """cmark-gfm ends a table of only a header as if a blank line followed it: the list
+    whose item goes on after it (with another block or another item) becomes loose. The
+    blank line reaches out through items only: a quote that ends keeps it in."""
+    if _QUOTE in stack[matched:]:
+        return
+    if matched < len(stack):
+        closed, item = stack[matched], _ITEM_RE.match(rest)
+        kind = (item["bullet"] or item["delim"]) if item else None
+        if isinstance(closed, _Item) and kind == closed.owner.kind:
+            closed.owner.loose = True  # the next item of the same list
+            return
+    holder = stack[matched - 1] if matched else None
+    if isinstance(holder, _Item):
+        holder.owner.loose = True  # another block of the item that holds the table
 
 
 def _blanked(stack: list[_Container]) -> None:
