@@ -101,23 +101,24 @@ DOCUMENTS = st.lists(_block(0), min_size=1, max_size=4).map(
 def agreement(examples: int, derandomize: bool = True) -> tuple[int, int, list[str]]:
     """(matching, total, some disagreeing documents) over generated documents."""
     results: list[tuple[bool, str]] = []
-    render = CardRenderer(Path(tempfile.mkdtemp(prefix="cardsmith-gen-")))
+    with tempfile.TemporaryDirectory(prefix="cardsmith-gen-") as folder:
+        render = CardRenderer(Path(folder))
 
-    @settings(
-        max_examples=examples,
-        derandomize=derandomize,
-        database=None,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(DOCUMENTS)
-    def check(document: str) -> None:
-        same = block_skeleton(normalize(render(document))) == block_skeleton(
-            normalize(reference_html(document))
+        @settings(
+            max_examples=examples,
+            derandomize=derandomize,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
         )
-        results.append((same, document))
+        @given(DOCUMENTS)
+        def check(document: str) -> None:
+            same = block_skeleton(normalize(render(document))) == block_skeleton(
+                normalize(reference_html(document))
+            )
+            results.append((same, document))
 
-    check()
+        check()
     failures = [doc for same, doc in results if not same]
     return len(results) - len(failures), len(results), failures[:20]
 

@@ -91,11 +91,13 @@ def remove_dead_scratch(force: bool = False) -> list[Path]:
         return []
     for entry in entries:
         match = _SCRATCH_RE.match(entry.name)
+        if match is None:
+            continue  # another program's folder that starts with our prefix
         try:
             mine = entry.is_dir() and not entry.is_symlink() and entry.stat().st_uid == os.getuid()
         except OSError:
             continue
-        if match and mine and not alive(int(match[1])):
+        if mine and not alive(int(match[1])):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed
