@@ -176,8 +176,10 @@ def _make_contents(rendered: RenderedDeck) -> Iterator[_Content]:
         made = []
         for card in cards:
             kind = kinds.kind_of(card.card)
-            source = "" if kind.declared else _source(config, where, card)
-            fields = kind.note_fields(card.front, card.back, source, card.sections)
+            if kind.declared:
+                fields = kind.note_fields(card.front, card.back, "", card.sections)
+            else:
+                fields = kind.make_fields(card.front, card.back, _source(config, where, card))
             content = content_hash(kind.name, subdeck, fields, tags)
             question = text_hash(card.card.question)
             made.append(_Content(topic_file, card, kind, subdeck, fields, tags, content, question))
@@ -237,7 +239,7 @@ def plan_notes(
             note_type=content.kind.declared,
             content=content.content,
         )
-        media = tuple(name for name, _ in content.card.media)
+        media = tuple(name for name, _ in content.card.media) if content.card.media else ()
         notes.append(PlannedNote(content.topic_file.level, spec, media))
     return notes
 
