@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
@@ -531,6 +532,15 @@ def preview_command(
         webbrowser.open(result.index.resolve().as_uri())
 
 
+# Objects a run allocates before Python's cyclic garbage collector runs its youngest
+# generation (default 700). A build keeps every card alive to its end, so the default
+# walks them again and again for no garbage: 50,000 takes ~5 % off a one-edit 5k
+# rebuild and ~2 % off a 20k cold build (mypy raises it for the same reason). Only the
+# command line sets it; a library caller keeps its own.
+GC_THRESHOLD = 50_000
+
+
 def main() -> None:
     """Console entry point."""
+    gc.set_threshold(GC_THRESHOLD)
     app()
