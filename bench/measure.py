@@ -356,6 +356,21 @@ print((time.process_time() - start) / (len(cards) - 1))
 """
 
 
+def _run_on_corpus(cardsmith: Cardsmith, work: Path, cards: int, script: str) -> str:
+    """The last line a Python script prints, run by cardsmith's interpreter with a fresh
+    corpus of `cards` cards as its argument."""
+    corpus = work / f"corpus-{cards}"
+    generate_corpus(corpus, cards)
+    out = subprocess.run(
+        [str(cardsmith.python), "-c", script, str(corpus)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=child_env({"XDG_CACHE_HOME": str(work / "cache" / "floor")}),
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
 @dataclass(frozen=True)
 class Floor:
     """What a cold build cannot beat: rendering spread over the cores, plus start-up."""
@@ -371,16 +386,7 @@ class Floor:
 def render_floor(cardsmith: Cardsmith, work: Path, cards: int = 5_000) -> Floor:
     """Render CPU per card (on the corpus of `cards`) and the start-up time (best of
     HELP_RUNS cold builds of a one-file deck), as issue 16 defines its speed limit."""
-    corpus = work / f"corpus-{cards}"
-    generate_corpus(corpus, cards)
-    out = subprocess.run(
-        [str(cardsmith.python), "-c", _RENDER_CPU, str(corpus)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=child_env({"XDG_CACHE_HOME": str(work / "cache" / "floor")}),
-    )
-    per_card = float(out.stdout.strip().splitlines()[-1])
+    per_card = float(_run_on_corpus(cardsmith, work, cards, _RENDER_CPU))
     tiny = work / "corpus-startup"
     generate_corpus(tiny, CARDS_PER_FILE)
     startups = []
@@ -445,16 +451,7 @@ def rebuild_floor(cardsmith: Cardsmith, work: Path, cards: int = 5_000) -> Rebui
         measure([str(cardsmith.python), "-c", _STARTUP], work / "logs" / "startup.log").seconds
         for _ in range(HELP_RUNS)
     )
-    corpus = work / f"corpus-{cards}"
-    generate_corpus(corpus, cards)
-    out = subprocess.run(
-        [str(cardsmith.python), "-c", _PACKAGING, str(corpus)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=child_env({"XDG_CACHE_HOME": str(work / "cache" / "floor")}),
-    )
-    notes, packaging = out.stdout.strip().splitlines()[-1].split()
+    notes, packaging = _run_on_corpus(cardsmith, work, cards, _PACKAGING).split()
     return RebuildFloor(startup, float(packaging), int(notes))
 
 
