@@ -49,6 +49,8 @@ CORPUS: dict[str, str] = {
     "table right after a paragraph": "Results:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
     "table escaped pipe in code": "| a |\n|---|\n| `a \\| b` |\n",
     "table without outer pipes": "a | b\n--|--\n1 | 2\n",
+    "fence on a list item's own line": "1. ```bash\n   npm install\n   ```\n2. Run it.\n",
+    "fence on a bullet's own line, loose list": "- ```py\n  x = 1\n  ```\n\n- Done.\n",
     "heading right after a table": "| a | b |\n|---|---|\n| 1 | 2 |\n### Next\n",
     "quote right after a table": "| a | b |\n|---|---|\n| 1 | 2 |\n> Note.\n",
     "table in a quote, then text": "> | a | b |\n> |---|---|\n> | 1 | 2 |\nAfter.\n",

@@ -32,7 +32,7 @@ FLOOR = {
     "Blank lines": (1, 1, 1),
     "Block quotes": (18, 23, 25),
     "List items": (22, 32, 48),
-    "Lists": (8, 21, 26),
+    "Lists": (8, 23, 26),
     "Inlines": (1, 1, 1),
     "Code spans": (19, 19, 22),
     "Emphasis and strong emphasis": (115, 122, 132),

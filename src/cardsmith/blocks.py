@@ -54,6 +54,8 @@ SEPARATOR = "cardsmith-separator-5d1e"
 # Starts the first item of a tight list that needed added blank lines: the renderer takes
 # the paragraphs Python-Markdown then puts in its items out again.
 TIGHT = "cardsmith-tight-5d1e "
+# The first paragraph of an item whose first block is a fence: the renderer removes it.
+EMPTY_ITEM = "cardsmith-empty-5d1e"
 
 
 @dataclass
@@ -316,6 +318,13 @@ def normalize_blocks(text: str) -> str:
                 out.append(_blank(stack))  # else Python-Markdown keeps it in the paragraph
                 _blanked(stack)
             fence = _Fence(len(stack), open_fence["fence"], len(open_fence["indent"]))
+            if opened and opened[-1] != "> ":
+                # A fence on the item's own line: Python-Markdown finds fences only on
+                # lines of their own, so the item starts with a paragraph the renderer
+                # removes.
+                out.extend([prefix + EMPTY_ITEM, _blank(stack)])
+                _blanked(stack[-1:])
+                prefix = _prefix(stack)
             out.append(prefix + fence.marks + _language(open_fence["info"]))
             paragraph = None
             continue

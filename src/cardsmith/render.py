@@ -33,7 +33,7 @@ from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.token import Token
 from pygments.util import ClassNotFound
 
-from cardsmith.blocks import SEPARATOR, TIGHT, normalize_blocks
+from cardsmith.blocks import EMPTY_ITEM, SEPARATOR, TIGHT, normalize_blocks
 from cardsmith.diagnostics import Report
 from cardsmith.model import CLOZE_RE, Card, FieldSection
 
@@ -378,7 +378,7 @@ class _BlockPreprocessor(Preprocessor):
 
     def run(self, lines: list[str]) -> list[str]:
         text = normalize_blocks("\n".join(lines))
-        self.markers = SEPARATOR in text or TIGHT in text
+        self.markers = SEPARATOR in text or TIGHT in text or EMPTY_ITEM in text
         self.pipes = "|" in text
         self.footnotes = "[^" in text
         self.tasks = "[x]" in text or "[ ]" in text or "[X]" in text
@@ -471,6 +471,7 @@ class _TreeFixes(Treeprocessor):
                 parent_of[child] = parent
                 if child.tag == "p" and child.text == SEPARATOR and not len(child):
                     parent.remove(child)
+        tight = []
         for item in root.iter("li"):
             first = (
                 item[0]
@@ -479,7 +480,11 @@ class _TreeFixes(Treeprocessor):
             )
             if first.text and first.text.startswith(TIGHT):
                 first.text = first.text[len(TIGHT) :]
-                _tighten(parent_of[item])
+                tight.append(parent_of[item])
+            if first is not item and first.text == EMPTY_ITEM and not len(first):
+                item.remove(first)  # the item starts with a fence (blocks.EMPTY_ITEM)
+        for listing in tight:
+            _tighten(listing)
 
     def _tables(self, root: etree.Element) -> None:
         for table in root.iter("table"):
