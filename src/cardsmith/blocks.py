@@ -108,6 +108,7 @@ def normalize_blocks(text: str) -> str:
     fence: _Fence | None = None
     paragraph: tuple[int, int, int] | None = None  # (depth, first output index, lines)
     after_blank = False
+    blank_quote = -1  # the place in the stack of the innermost quote that held that blank line
     ended_quote = -1  # the depth of a quote that a blank line just ended
     table = -1  # the first output line of the table being read
     header_only: _Item | None = None  # the item whose table has only a header so far
@@ -188,8 +189,10 @@ def normalize_blocks(text: str) -> str:
         if matched < len(stack) and _QUOTE in stack[matched:]:
             if stack[matched] == _QUOTE:
                 ended_quote = matched
-            if not blank and not after_blank and out:
-                out.append(_blank(stack[:matched]))  # or Python-Markdown runs the quote on
+            outside = _blank(stack[:matched])
+            if not blank and out and (not after_blank or out[-1] != outside):
+                # Python-Markdown would run the quote on (a `>` line is no blank line to it).
+                out.append(outside)
                 _blanked(stack[:matched])
         elif matched < len(stack) and not blank and not after_blank and not _ITEM_RE.match(rest):
             # Items that end before a line that is no item of their own: Python-Markdown
@@ -267,8 +270,8 @@ def normalize_blocks(text: str) -> str:
             if owner is None or owner.kind != kind:
                 owner = lists[depth] = _List(kind, _blank(stack))
                 every_list.append(owner)
-            elif after_blank and not opened:
-                owner.loose = True  # a blank line between two items
+            elif after_blank and not opened and blank_quote < depth:
+                owner.loose = True  # a blank line between two items (not inside a quote)
                 continued = None
             parent = stack[-1] if stack else None
             if interrupts and _in_block_context(stack):
@@ -300,9 +303,10 @@ def normalize_blocks(text: str) -> str:
             out.append(prefix.rstrip())
             paragraph = None
             after_blank = True
+            blank_quote = max((i for i, c in enumerate(stack) if c == _QUOTE), default=-1)
             continue
         ended_quote = -1
-        if after_blank and isinstance(continued, _Item):
+        if after_blank and isinstance(continued, _Item) and blank_quote < len(stack) - len(opened):
             continued.owner.loose = True  # a blank line between two blocks of one item
         after_blank = False
         if not opened and lists:
