@@ -698,6 +698,12 @@ class _Converter(MarkdownConverter):
             head = f"[!{kind.upper()}]" if title == default else f"[!{kind}] {title}"
             text = head + ("\n" + text if text else "")
         quoted = "\n".join(f"> {line}" if line else ">" for line in text.split("\n"))
+        item = el.parent
+        if item is not None and item.name == "li" and not item.find("p", recursive=False):
+            # A tight item: no blank line around the quote (it would make the list loose);
+            # an empty `>` line ends it when the item goes on after it.
+            more = any(isinstance(after, Tag) or str(after).strip() for after in el.next_siblings)
+            return f"\n{quoted}\n>\n" if more else f"\n{quoted}\n"
         return f"\n\n{quoted}\n\n"
 
     def convert_hN(self, n: int, el: Tag, text: str, parent_tags: set[str]) -> str:
