@@ -176,10 +176,8 @@ def _make_contents(rendered: RenderedDeck) -> Iterator[_Content]:
         made = []
         for card in cards:
             kind = kinds.kind_of(card.card)
-            if kind.declared:
-                fields = kind.note_fields(card.front, card.back, "", card.sections)
-            else:
-                fields = kind.make_fields(card.front, card.back, _source(config, where, card))
+            source = "" if kind.declared else _source(config, where, card)
+            fields = kind.note_fields(card.front, card.back, source, card.sections)
             content = content_hash(kind.name, subdeck, fields, tags)
             question = text_hash(card.card.question)
             made.append(_Content(topic_file, card, kind, subdeck, fields, tags, content, question))

@@ -194,6 +194,8 @@ class RenderedCard:
     @property
     def sections(self) -> tuple[tuple[str, str], ...]:
         """(field name, HTML) of each field section."""
+        if not self.fields and not self.card.extra_fields:
+            return ()  # most cards: asked of every card when its note is made
         return tuple(zip((s.name for s in self.card.extra_fields), self.fields, strict=True))
 
 
