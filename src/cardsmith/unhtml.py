@@ -626,9 +626,8 @@ class _Converter(MarkdownConverter):
         runs = re.findall(r"^[ \t]*(`{3,}|~{3,})", code, re.MULTILINE)
         ticks = max((len(run) for run in runs if run[0] == "`"), default=2) + 1
         fence = "`" * ticks
-        item = el.parent
-        if item is not None and item.name == "li" and not item.find("p", recursive=False):
-            # A tight item: the fence follows its text line directly, as written.
+        if _in_tight_item(el):
+            # The fence follows its text line directly, as written.
             return f"\n{fence}{language}\n{code}\n{fence}\n"
         return f"\n\n{fence}{language}\n{code}\n{fence}\n\n"
 
@@ -698,10 +697,9 @@ class _Converter(MarkdownConverter):
             head = f"[!{kind.upper()}]" if title == default else f"[!{kind}] {title}"
             text = head + ("\n" + text if text else "")
         quoted = "\n".join(f"> {line}" if line else ">" for line in text.split("\n"))
-        item = el.parent
-        if item is not None and item.name == "li" and not item.find("p", recursive=False):
-            # A tight item: no blank line around the quote (it would make the list loose);
-            # an empty `>` line ends it when the item goes on after it.
+        if _in_tight_item(el):
+            # No blank line around the quote (it would make the list loose); an empty `>`
+            # line ends it when the item goes on after it.
             more = any(isinstance(after, Tag) or str(after).strip() for after in el.next_siblings)
             return f"\n{quoted}\n>\n" if more else f"\n{quoted}\n"
         return f"\n\n{quoted}\n\n"
@@ -914,6 +912,12 @@ def _special_spans(text: str, media_path: Callable[[str], str]) -> list[tuple[in
             spans.append((start, end, value))
             position = end
     return spans
+
+
+def _in_tight_item(el: Tag) -> bool:
+    """Is el a block directly inside an item of a tight list (no <p> in the item)?"""
+    item = el.parent
+    return item is not None and item.name == "li" and not item.find("p", recursive=False)
 
 
 def _language_of(code_el: Tag, code: str) -> str:
