@@ -190,13 +190,13 @@ def normalize_blocks(text: str) -> str:
             if stack[matched] == _QUOTE:
                 ended_quote = matched
             outside = _blank(stack[:matched])
-            if not blank and out and not after_blank:
-                out.append(outside)  # or Python-Markdown runs the quote on
-                _blanked(stack[:matched])
-            elif not blank and out and out[-1] != outside:
-                # The quote's last line was an empty `>` line, which Python-Markdown does
-                # not read as blank: it becomes the blank line that ends the quote.
-                out[-1] = outside
+            if not blank and out and (not after_blank or out[-1] != outside):
+                # Or Python-Markdown runs the quote on. An empty `>` line just before is
+                # no blank line to it: that line becomes the blank line instead.
+                if after_blank:
+                    out[-1] = outside
+                else:
+                    out.append(outside)
                 _blanked(stack[:matched])
         elif matched < len(stack) and not blank and not after_blank and not _ITEM_RE.match(rest):
             # Items that end before a line that is no item of their own: Python-Markdown
