@@ -1,5 +1,6 @@
 """The shipped deck's preview in a real browser (headless Chromium): search, night mode,
-contrast of every highlighted code token, and no sideways scrolling on a 360 px phone.
+contrast of every highlighted code token, and no sideways scrolling on a 360 px phone
+(also for code in list items, which the shipped deck does not use).
 
 Needs Debian's chromium and chromium-driver (.ci/run installs them). Without them these
 tests fail in CI (CI=true) and are skipped elsewhere, saying why.
@@ -194,20 +195,80 @@ def test_every_code_token_has_contrast_of_at_least_4_5(
     assert not failing, failing[:10]
 
 
-def test_cards_never_scroll_sideways_on_a_360px_phone(inspector: Any, site: PreviewResult) -> None:
-    """Long code lines scroll inside their block; the card itself never does.
-
-    Every card, both sides, in light mode: the night rules change colours, not layout."""
+def _phone_widths(driver: Any, site: PreviewResult) -> tuple[list[Any], list[Any]]:
+    """(cards wider than a 360 px phone, every measurement): both sides of every card, in
+    light mode (the night rules change colours, not layout)."""
     urls = _card_documents(site, ("",))
-    measured = sweep(inspector, urls, "widths", width=PHONE)
+    measured = sweep(driver, urls, "widths", width=PHONE)
     assert {m["viewport"] for m in measured} == {PHONE}
     too_wide = [
         (url, m)
         for url, m in zip(urls, measured, strict=True)
         if m["scrollWidth"] > m["clientWidth"] or m["bodyScrollWidth"] > m["clientWidth"]
     ]
+    return too_wide, measured
+
+
+def test_cards_never_scroll_sideways_on_a_360px_phone(inspector: Any, site: PreviewResult) -> None:
+    """Long code lines scroll inside their block; the card itself never does."""
+    too_wide, measured = _phone_widths(inspector, site)
     assert not too_wide, too_wide[:5]
     assert sum(m["preScrolling"] for m in measured) > 0  # so the check above means something
+
+
+# Markdown as people write it, which the shipped deck does not use: code that is a list
+# item's first block or follows its text, code in a nested item, a quote, and a table
+# followed directly by a heading.
+_LONG = "result = compute(" + ", ".join(f"argument_{n}" for n in range(12)) + ")"
+LISTS_DECK = f"""# Lists
+
+## How do you install and run it?
+
+1. ```bash
+   pip install --upgrade some-package-with-a-long-name && python -m some_package --verbose
+   ```
+2. Then call it:
+   ```python
+   {_LONG}
+   ```
+   - nested:
+     ```python
+     {_LONG}
+     ```
+
+## What does the quote say?
+
+> A quoted line.
+>
+After the quote.
+
+| column | value |
+|---|---|
+| a | {_LONG} |
+### Next
+"""
+
+
+@pytest.fixture(scope="module")
+def lists_site(tmp_path_factory: pytest.TempPathFactory) -> PreviewResult:
+    deck = tmp_path_factory.mktemp("lists") / "deck"
+    deck.mkdir()
+    (deck / "deck.toml").write_text(
+        'name = "Lists"\nlevels = ["basic"]\ndefault_level = "basic"\n', encoding="utf-8"
+    )
+    (deck / "lists.md").write_text(LISTS_DECK, encoding="utf-8")
+    return build_preview([deck], deck.parent / "preview")
+
+
+def test_code_in_list_items_scrolls_inside_its_block_on_a_360px_phone(
+    lists_site: PreviewResult,
+) -> None:
+    _need_browser()
+    with chromium("--allow-file-access-from-files") as driver:
+        driver.get(lists_site.index.resolve().as_uri())
+        too_wide, measured = _phone_widths(driver, lists_site)
+    assert not too_wide, too_wide[:5]
+    assert sum(m["preScrolling"] for m in measured) >= 3  # the three long code blocks
 
 
 def test_preview_pages_fit_a_360px_phone_too(browser: Any, site: PreviewResult) -> None:
